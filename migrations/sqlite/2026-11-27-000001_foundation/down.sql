@@ -1,0 +1,16 @@
+DROP TABLE cache_epochs;
+DROP TABLE server_settings;
+DROP TABLE webhooks;
+DROP TABLE idempotency_keys;
+DROP TABLE outbox;
+DROP TABLE suppressions;
+DROP TABLE checkpoints;
+DROP TABLE chain_heads;
+DROP TABLE event_pii;
+DROP TABLE events;
+DROP TABLE consents;
+DROP TABLE subscriptions;
+DROP TABLE consent_texts;
+DROP TABLE lists;
+DROP TABLE api_keys;
+DROP TABLE senders;

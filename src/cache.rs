@@ -1,0 +1,152 @@
+//! In-memory caches of the request path: verified API keys and lists. Each is bounded and is
+//! dropped whole when the database says it changed (`db::epochs`), which covers writes made
+//! by the CLI and by other instances; local writes also drop it at once.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::auth::Caller;
+use crate::db::lists::ListWithTexts;
+use crate::db::{epochs, Db};
+
+/// A bounded map whose clears bump a generation, so a value read from the database before a
+/// clear is not put back after it.
+pub struct Generational<K, V> {
+    generation: AtomicU64,
+    map: quick_cache::sync::Cache<K, V>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Generational<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            generation: AtomicU64::new(0),
+            map: quick_cache::sync::Cache::new(capacity),
+        }
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.map.get(key)
+    }
+
+    /// Read before loading from the database; pass to `insert`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Caches `value` unless the cache was cleared since `generation` was read.
+    pub fn insert(&self, generation: u64, key: K, value: V) {
+        if self.generation() == generation {
+            self.map.insert(key.clone(), value);
+            // A clear may have run between the check and the insert.
+            if self.generation() != generation {
+                self.map.remove(&key);
+            }
+        }
+    }
+
+    pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.map.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// The caches one server process shares across its workers.
+pub struct Caches {
+    /// SHA-256 of the presented bearer value → who it is. Saves argon2 on every request.
+    pub keys: Generational<[u8; 32], Arc<Caller>>,
+    /// (sender id, slug) → list with its consent texts.
+    pub lists: Generational<(String, String), Arc<ListWithTexts>>,
+    seen_epochs: Mutex<HashMap<String, i64>>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Self {
+            keys: Generational::new(10_000),
+            lists: Generational::new(10_000),
+            seen_epochs: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Caches {
+    /// Compares the database's epochs with the last ones seen and clears what changed.
+    fn apply_epochs(&self, current: Vec<(String, i64)>) {
+        let Ok(mut seen) = self.seen_epochs.lock() else {
+            return;
+        };
+        for (name, epoch) in current {
+            if seen
+                .insert(name.clone(), epoch)
+                .is_some_and(|old| old != epoch)
+            {
+                match name.as_str() {
+                    epochs::API_KEYS => self.keys.clear(),
+                    epochs::LISTS => self.lists.clear(),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Polls the epochs every `every` until the task is dropped. When the database cannot be
+/// read, verified keys are dropped: a revocation made meanwhile must not be missed.
+pub async fn watch_epochs(db: Db, caches: Arc<Caches>, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match db.run(epochs::load_epochs).await {
+            Ok(current) => caches.apply_epochs(current),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read cache epochs; dropping cached keys");
+                caches.keys.clear();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_loaded_before_a_clear_is_not_cached() {
+        let cache: Generational<u8, u8> = Generational::new(10);
+        let before = cache.generation();
+        cache.clear();
+        cache.insert(before, 1, 1);
+        assert_eq!(cache.get(&1), None);
+        cache.insert(cache.generation(), 1, 1);
+        assert_eq!(cache.get(&1), Some(1));
+    }
+
+    #[test]
+    fn a_changed_epoch_clears_only_its_cache() {
+        let caches = Caches::default();
+        caches.apply_epochs(vec![("api_keys".into(), 0), ("lists".into(), 0)]);
+        caches
+            .keys
+            .insert(0, [0; 32], Arc::new(Caller::for_tests()));
+        caches.lists.insert(
+            0,
+            ("s".into(), "l".into()),
+            Arc::new(ListWithTexts::for_tests()),
+        );
+        caches.apply_epochs(vec![("api_keys".into(), 1), ("lists".into(), 0)]);
+        assert!(caches.keys.is_empty());
+        assert_eq!(caches.lists.len(), 1);
+    }
+}

@@ -1,0 +1,72 @@
+//! The operator's command line. Every command reads the same `CONSENTRY_*` settings and
+//! applies pending migrations first, so each works on a fresh database.
+
+pub mod demo;
+pub mod key;
+pub mod sender;
+pub mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "consentry",
+    version,
+    about = "Proves opt-in consent for email."
+)]
+pub struct Cli {
+    /// Optional TOML settings file; CONSENTRY_* environment variables override it.
+    #[arg(long, global = true, env = "CONSENTRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (applies migrations first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Run the service on the embedded default with a demo sender, keys and list.
+    Demo,
+    /// Manage senders (tenants).
+    #[command(subcommand)]
+    Sender(sender::SenderCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+}
+
+impl Cli {
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        Ok(Settings::load(self.config.as_deref())?)
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.settings()?;
+    crate::telemetry::init(&settings.log, settings.log_format);
+    match cli.command {
+        Command::Serve => serve::run(settings),
+        Command::Migrate => {
+            let db = crate::db::open(&settings.database_url, 1)?;
+            drop(db);
+            println!("migrations are up to date");
+            Ok(())
+        }
+        Command::Demo => demo::run(settings),
+        Command::Sender(command) => sender::run(&settings, command),
+        Command::Key(command) => key::run(&settings, command),
+    }
+}
+
+/// Prints `value` as one line of JSON.
+fn print_json(value: &serde_json::Value) {
+    println!("{value}");
+}

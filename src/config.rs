@@ -1,0 +1,254 @@
+//! Typed settings from `CONSENTRY_*` environment variables over an optional TOML file.
+//!
+//! A TOML file uses the same names in lower case without the prefix (`database_url = "..."`).
+//! The environment wins over the file; unknown names in the file are an error, so a typo is
+//! caught instead of silently ignored.
+
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::db::{DatabaseUrl, DatabaseUrlError};
+
+/// Every setting the service reads, with its default. Documented in the README.
+pub const KNOWN: &[(&str, &str)] = &[
+    ("database_url", "sqlite://consentry.db"),
+    ("bind", "127.0.0.1:8080"),
+    ("base_url", "http://127.0.0.1:8080"),
+    ("mail_url", "file://./var/mail"),
+    ("mail_from", "Consentry <no-reply@localhost>"),
+    ("pepper", ""),
+    ("token_keys", ""),
+    ("db_pool_size", ""),
+    ("workers", ""),
+    ("cache_refresh_ms", "1000"),
+    ("max_body_bytes", "65536"),
+    ("log", "info"),
+    ("log_format", "text"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: DatabaseUrl,
+    pub bind: String,
+    /// Public base of every link; never taken from a request's `Host`. No trailing slash.
+    pub base_url: String,
+    pub mail_url: SecretString,
+    pub mail_from: String,
+    /// HMAC key for address lookup hashes; generated and stored on first start when unset.
+    pub pepper: Option<SecretString>,
+    /// `kid:base64url-key[,kid:key...]`, the first one signs; generated when unset.
+    pub token_keys: Option<SecretString>,
+    pub db_pool_size: Option<u32>,
+    pub workers: Option<usize>,
+    /// How often every instance looks for revoked keys and changed lists made elsewhere.
+    pub cache_refresh: Duration,
+    pub max_body_bytes: usize,
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {source}")]
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
+    #[error("unknown setting `{0}` in config file")]
+    Unknown(String),
+    #[error("CONSENTRY_DATABASE_URL: {0}")]
+    DatabaseUrl(#[from] DatabaseUrlError),
+    #[error("CONSENTRY_{name}: {reason}")]
+    Invalid { name: String, reason: String },
+}
+
+impl Settings {
+    /// Reads the environment over the file at `path`, if given.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let file = match path {
+            Some(path) => read_file(path)?,
+            None => toml::Table::new(),
+        };
+        Self::from_lookup(|name| {
+            std::env::var(format!("CONSENTRY_{}", name.to_uppercase()))
+                .ok()
+                .or_else(|| file.get(name).map(toml_to_string))
+        })
+    }
+
+    /// Builds settings from a lookup of lower-case names; missing names take their defaults.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| -> String {
+            lookup(name).unwrap_or_else(|| {
+                KNOWN
+                    .iter()
+                    .find(|(known, _)| *known == name)
+                    .map(|(_, default)| (*default).to_owned())
+                    .unwrap_or_default()
+            })
+        };
+        let optional = |name: &str| Some(get(name)).filter(|v| !v.trim().is_empty());
+        Ok(Self {
+            database_url: DatabaseUrl::parse(&get("database_url"))?,
+            bind: get("bind"),
+            base_url: parse_base_url(&get("base_url"))?,
+            mail_url: get("mail_url").into(),
+            mail_from: get("mail_from"),
+            pepper: optional("pepper").map(SecretString::from),
+            token_keys: optional("token_keys").map(SecretString::from),
+            db_pool_size: optional("db_pool_size")
+                .map(|v| parse_number("db_pool_size", &v))
+                .transpose()?,
+            workers: optional("workers")
+                .map(|v| parse_number("workers", &v))
+                .transpose()?,
+            cache_refresh: Duration::from_millis(parse_number(
+                "cache_refresh_ms",
+                &get("cache_refresh_ms"),
+            )?),
+            max_body_bytes: parse_number("max_body_bytes", &get("max_body_bytes"))?,
+            log: get("log"),
+            log_format: match get("log_format").as_str() {
+                "json" => LogFormat::Json,
+                "text" => LogFormat::Text,
+                other => {
+                    return Err(invalid(
+                        "log_format",
+                        format!("`{other}` is not text or json"),
+                    ))
+                }
+            },
+        })
+    }
+
+    /// Pool size: small for SQLite (one writer; larger pools measured slower), larger for
+    /// PostgreSQL.
+    pub fn pool_size(&self) -> u32 {
+        self.db_pool_size
+            .unwrap_or(match self.database_url.backend() {
+                crate::db::Backend::Sqlite => 8,
+                crate::db::Backend::Postgres => 16,
+            })
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: shown,
+        source,
+    })?;
+    if let Some(unknown) = table.keys().find(|k| !KNOWN.iter().any(|(n, _)| n == k)) {
+        return Err(ConfigError::Unknown(unknown.clone()));
+    }
+    Ok(table)
+}
+
+fn toml_to_string(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn invalid(name: &str, reason: String) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.to_uppercase(),
+        reason,
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(name, format!("`{value}` is not a whole number")))
+}
+
+fn parse_base_url(raw: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(raw).map_err(|e| invalid("base_url", e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid(
+            "base_url",
+            "must be an http(s) URL with a host".into(),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "base_url",
+            "must not have a query or fragment".into(),
+        ));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let s = settings(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.database_url.backend(), crate::db::Backend::Sqlite);
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert_eq!(s.base_url, "http://127.0.0.1:8080");
+        assert!(s.pepper.is_none());
+        assert_eq!(s.pool_size(), 8);
+    }
+
+    #[test]
+    fn bad_values_are_named_in_the_error() {
+        let err = settings(&[("database_url", "mysql://x")]).map(|_| ());
+        assert!(matches!(err, Err(ConfigError::DatabaseUrl(_))));
+        let err = settings(&[("base_url", "ftp://x")])
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("CONSENTRY_BASE_URL"));
+        assert!(settings(&[("max_body_bytes", "lots")]).is_err());
+        assert!(settings(&[("log_format", "xml")]).is_err());
+    }
+
+    #[test]
+    fn base_url_loses_its_trailing_slash() {
+        let s = settings(&[("base_url", "https://consent.example.jp/")]);
+        assert_eq!(
+            s.map(|s| s.base_url).ok().as_deref(),
+            Some("https://consent.example.jp")
+        );
+    }
+
+    #[test]
+    fn file_rejects_unknown_names() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "databse_url = \"sqlite://x.db\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(read_file(&path), Err(ConfigError::Unknown(_))));
+    }
+}

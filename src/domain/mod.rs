@@ -1,0 +1,6 @@
+//! Rules and newtypes: every external string becomes one of these before it reaches storage.
+
+pub mod api_key;
+pub mod email;
+pub mod list;
+pub mod sender;

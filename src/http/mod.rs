@@ -1,0 +1,76 @@
+//! The HTTP surface: routes, body limits and the problem answers for malformed requests.
+
+pub mod auth;
+pub mod error;
+pub mod lists;
+pub mod openapi;
+pub mod ops;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+
+use error::ApiError;
+
+/// Registers every route. `max_body` bounds JSON bodies.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(max_body)
+            .error_handler(move |err, _| json_error(err, max_body).into()),
+    )
+    .app_data(
+        web::PathConfig::default().error_handler(|err: PathError, _| {
+            ApiError::InvalidRequest(format!("bad path parameter: {err}")).into()
+        }),
+    )
+    .app_data(
+        web::QueryConfig::default().error_handler(|err: QueryPayloadError, _| {
+            ApiError::InvalidRequest(format!("bad query string: {err}")).into()
+        }),
+    )
+    .route("/healthz", web::get().to(ops::healthz))
+    .route("/readyz", web::get().to(ops::readyz))
+    .route("/metrics", web::get().to(ops::metrics))
+    .route("/openapi.json", web::get().to(ops::openapi))
+    .service(
+        web::resource("/v1/lists")
+            .get(lists::list_lists)
+            .post(lists::create_list),
+    )
+    .service(
+        web::resource("/v1/lists/{slug}")
+            .get(lists::get_list)
+            .put(lists::update_list),
+    )
+    .default_service(web::to(not_found));
+}
+
+fn json_error(err: JsonPayloadError, max_body: usize) -> ApiError {
+    match err {
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType("application/json"),
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge(max_body)
+        }
+        JsonPayloadError::Deserialize(e) => ApiError::InvalidJson(e.to_string()),
+        other => ApiError::InvalidJson(other.to_string()),
+    }
+}
+
+async fn not_found(_: HttpRequest) -> HttpResponse {
+    ApiError::NotFound.error_response()
+}
+
+/// Turns actix's bare 405 (a known path, another method) into problem JSON.
+pub fn problem_for_bare_errors() -> ErrorHandlers<BoxBody> {
+    ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, |res: ServiceResponse| {
+        let (req, _) = res.into_parts();
+        let res = ApiError::MethodNotAllowed.error_response();
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(req, res).map_into_left_body(),
+        ))
+    })
+}

@@ -1,0 +1,18 @@
+//! Consentry: proves opt-in consent for email.
+//!
+//! Folder map: `http/` answers requests, `domain/` holds the rules and newtypes, `db/` stores
+//! rows, `cli/` is the operator's command line, `startup` wires it all into a server.
+
+pub mod auth;
+pub mod cache;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod secrets;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

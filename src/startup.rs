@@ -1,0 +1,118 @@
+//! Wires storage, secrets, caches and routes into a running server. Tests and benchmarks
+//! build it on port 0 and read the bound port back.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+
+use crate::cache::{self, Caches};
+use crate::config::Settings;
+use crate::db::{self, Db};
+use crate::http;
+use crate::metrics::{self, Metrics};
+use crate::secrets;
+use crate::state::AppState;
+
+pub struct Application {
+    address: std::net::SocketAddr,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens and migrates the database, loads secrets, binds `settings.bind` and prepares the
+    /// server without running it.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let (db, secrets) = {
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let db = db::open(&settings.database_url, settings.pool_size())?;
+                let secrets = secrets::load(&db, &settings)?;
+                Ok((db, secrets))
+            })
+            .await??
+        };
+        Self::with_parts(settings, db, secrets)
+    }
+
+    fn with_parts(
+        settings: Arc<Settings>,
+        db: Db,
+        secrets: secrets::Secrets,
+    ) -> anyhow::Result<Self> {
+        let state = AppState {
+            db,
+            caches: Arc::new(Caches::default()),
+            settings: settings.clone(),
+            secrets: Arc::new(secrets),
+            metrics: Arc::new(Metrics::new()?),
+        };
+        let document = web::Data::new(http::openapi::Document::build()?);
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let address = listener.local_addr()?;
+        let data = web::Data::new(state.clone());
+        let max_body = settings.max_body_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(document.clone())
+                .app_data(web::PayloadConfig::default().limit(max_body))
+                .wrap(http::problem_for_bare_errors())
+                .wrap(from_fn(metrics::observe_requests))
+                .configure(|cfg| http::configure(cfg, max_body))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            address,
+            server: server.run(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Where the API answers, for people and tests: an unspecified bind address (0.0.0.0)
+    /// is shown as loopback.
+    pub fn local_url(&self) -> String {
+        let ip = match self.address.ip() {
+            ip if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+            ip => ip,
+        };
+        format!("http://{}", std::net::SocketAddr::new(ip, self.port()))
+    }
+
+    /// Stops the server gracefully (what SIGTERM does).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT/SIGTERM or `handle().stop()`, with background tasks beside it;
+    /// in-flight requests finish before it returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let watcher = tokio::spawn(cache::watch_epochs(
+            self.state.db.clone(),
+            self.state.caches.clone(),
+            self.state.settings.cache_refresh,
+        ));
+        let result = self.server.await;
+        watcher.abort();
+        tracing::info!("server stopped");
+        result
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server on port 0, spoken to over HTTP. Each test gets its own
+//! database: a temporary SQLite file, or a fresh PostgreSQL database when
+//! `CONSENTRY_TEST_POSTGRES_URL` is set (CI runs the suite both ways).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod cli;
+mod errors;
+mod helpers;
+mod lists;
+mod ops;

@@ -1,0 +1,77 @@
+//! `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+
+use serde_json::Value;
+
+use crate::helpers::{list_body, spawn_app};
+
+#[tokio::test]
+async fn health_and_readiness_answer_ok() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz"] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_pattern_and_status() {
+    let app = spawn_app().await;
+    app.create_list(&app.sender_key, &list_body("newsletter"))
+        .await;
+    app.get_list(&app.sender_key, "newsletter").await;
+    app.get_list(&app.sender_key, "missing").await;
+
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert!(
+        text.contains(
+            r#"consentry_http_requests_total{method="GET",route="/v1/lists/{slug}",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="/v1/lists/{slug}",status="404"} 1"#));
+    assert!(text.contains("consentry_http_request_duration_seconds_bucket"));
+    assert!(text.contains(r#"consentry_db_pool_connections{state="max"}"#));
+    // Path values (slugs, later tokens) never become labels.
+    assert!(!text.contains("newsletter"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_routes() {
+    let app = spawn_app().await;
+
+    let doc: Value = app
+        .client
+        .get(format!("{}/openapi.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1/lists",
+        "/v1/lists/{slug}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
