@@ -68,6 +68,7 @@ impl Application {
                 .configure(|cfg| http::configure(cfg, max_body))
         })
         .listen(listener)?
+        .tcp_nodelay(true)
         .shutdown_timeout(30);
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
