@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::auth::Caller;
 use crate::db::lists::ListWithTexts;
+use crate::db::senders::Sender;
 use crate::db::{epochs, Db};
 
 /// A bounded map whose clears bump a generation, so a value read from the database before a
@@ -67,6 +68,8 @@ pub struct Caches {
     pub keys: Generational<[u8; 32], Arc<Caller>>,
     /// (sender id, slug) → list with its consent texts.
     pub lists: Generational<(String, String), Arc<ListWithTexts>>,
+    /// Sender id → the sender's legal identity (shown in every check answer).
+    pub senders: Generational<String, Arc<Sender>>,
     seen_epochs: Mutex<HashMap<String, i64>>,
 }
 
@@ -75,6 +78,7 @@ impl Default for Caches {
         Self {
             keys: Generational::new(10_000),
             lists: Generational::new(10_000),
+            senders: Generational::new(10_000),
             seen_epochs: Mutex::new(HashMap::new()),
         }
     }

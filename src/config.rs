@@ -26,6 +26,22 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("max_body_bytes", "65536"),
     ("log", "info"),
     ("log_format", "text"),
+    ("confirm_ttl_hours", "168"),
+    ("resend_window_minutes", "60"),
+    ("cap_mails_per_address_24h", "3"),
+    ("cap_signups_per_ip_hour", "20"),
+    ("sender_rate_per_second", "100"),
+    ("sender_burst", "1000"),
+    ("mail_max_attempts", "8"),
+    ("mail_retry_base_ms", "5000"),
+    ("mail_retry_max_ms", "3600000"),
+    ("unsubscribe_mailto", ""),
+    ("dkim_selector", ""),
+    ("dkim_domain", ""),
+    ("dkim_key_file", ""),
+    ("templates_dir", ""),
+    ("expiry_sweep_seconds", "60"),
+    ("trust_forwarded_for", "false"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +69,40 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub log: String,
     pub log_format: LogFormat,
+    pub flow: FlowSettings,
+    pub mail: MailSettings,
+    /// Take the client IP of page requests from `X-Forwarded-For` (behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Directory whose templates override the embedded ones (same relative names).
+    pub templates_dir: Option<String>,
+}
+
+/// Double opt-in rules and abuse caps.
+#[derive(Debug, Clone)]
+pub struct FlowSettings {
+    /// Lifetime of a pending request and of its confirm/refuse links.
+    pub confirm_ttl: chrono::Duration,
+    /// A repeated signup for a pending address within this window mails nothing.
+    pub resend_window: chrono::Duration,
+    /// Confirmation mails per abuse key per 24 h, across every sender.
+    pub cap_mails_per_address: i64,
+    /// Mailed signups per claimed client IP per sender per hour.
+    pub cap_signups_per_ip: i64,
+    pub sender_rate_per_second: u32,
+    pub sender_burst: u32,
+    pub expiry_sweep: Duration,
+}
+
+/// Outbox delivery.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub max_attempts: i64,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Address for a `mailto:` List-Unsubscribe beside the HTTPS one.
+    pub unsubscribe_mailto: Option<String>,
+    /// (selector, domain, PEM key file) when mail is DKIM-signed.
+    pub dkim: Option<(String, String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +181,47 @@ impl Settings {
                     ))
                 }
             },
+            flow: FlowSettings {
+                confirm_ttl: chrono::Duration::hours(number(&get, "confirm_ttl_hours")?),
+                resend_window: chrono::Duration::minutes(number(&get, "resend_window_minutes")?),
+                cap_mails_per_address: number(&get, "cap_mails_per_address_24h")?,
+                cap_signups_per_ip: number(&get, "cap_signups_per_ip_hour")?,
+                sender_rate_per_second: number(&get, "sender_rate_per_second")?,
+                sender_burst: number(&get, "sender_burst")?,
+                expiry_sweep: Duration::from_secs(number(&get, "expiry_sweep_seconds")?),
+            },
+            mail: MailSettings {
+                max_attempts: number(&get, "mail_max_attempts")?,
+                retry_base: Duration::from_millis(number(&get, "mail_retry_base_ms")?),
+                retry_max: Duration::from_millis(number(&get, "mail_retry_max_ms")?),
+                unsubscribe_mailto: optional("unsubscribe_mailto"),
+                dkim: match (
+                    optional("dkim_selector"),
+                    optional("dkim_domain"),
+                    optional("dkim_key_file"),
+                ) {
+                    (Some(s), Some(d), Some(k)) => Some((s, d, k)),
+                    (None, None, None) => None,
+                    _ => {
+                        return Err(invalid(
+                            "dkim_selector",
+                            "DKIM needs CONSENTRY_DKIM_SELECTOR, _DOMAIN and _KEY_FILE together"
+                                .into(),
+                        ))
+                    }
+                },
+            },
+            trust_forwarded_for: match get("trust_forwarded_for").as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" | "" => false,
+                other => {
+                    return Err(invalid(
+                        "trust_forwarded_for",
+                        format!("`{other}` is not true or false"),
+                    ))
+                }
+            },
+            templates_dir: optional("templates_dir"),
         })
     }
 
@@ -173,6 +264,13 @@ fn invalid(name: &str, reason: String) -> ConfigError {
         name: name.to_uppercase(),
         reason,
     }
+}
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> String,
+    name: &str,
+) -> Result<T, ConfigError> {
+    parse_number(name, &get(name))
 }
 
 fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError> {

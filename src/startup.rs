@@ -13,14 +13,61 @@ use crate::cache::{self, Caches};
 use crate::config::Settings;
 use crate::db::{self, Db};
 use crate::http;
+use crate::limits::SenderLimiter;
+use crate::mail::templates::Templates;
+use crate::mail::transport::Transport;
+use crate::mail::worker::MailWorker;
 use crate::metrics::{self, Metrics};
 use crate::secrets;
 use crate::state::AppState;
+
+/// The outbox worker for this server's transport, sender address and DKIM key.
+fn mail_worker(state: &AppState) -> anyhow::Result<MailWorker> {
+    use secrecy::ExposeSecret;
+    let settings = &state.settings;
+    let from = settings
+        .mail_from
+        .parse()
+        .map_err(|e| anyhow::anyhow!("CONSENTRY_MAIL_FROM: {e}"))?;
+    let dkim = match &settings.mail.dkim {
+        Some((selector, domain, key_file)) => Some(crate::mail::message::dkim_config(
+            selector, domain, key_file,
+        )?),
+        None => None,
+    };
+    Ok(MailWorker {
+        db: state.db.clone(),
+        transport: Transport::from_url(settings.mail_url.expose_secret())?,
+        templates: state.templates.clone(),
+        settings: settings.clone(),
+        secrets: state.secrets.clone(),
+        from,
+        dkim,
+        wake: state.mail_wake.clone(),
+    })
+}
+
+/// Expires pending requests whose time ran out, every `every`.
+async fn sweep_expired(db: Db, every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        ticker.tick().await;
+        let swept = db
+            .run(|conn| crate::flows::pending::expire_due(conn, crate::clock::now(), 500))
+            .await;
+        match swept {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "expired pending requests"),
+            Err(error) => tracing::warn!(%error, "expiry sweep failed"),
+        }
+    }
+}
 
 pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
     state: AppState,
+    mail_worker: Option<MailWorker>,
 }
 
 impl Application {
@@ -45,13 +92,23 @@ impl Application {
         db: Db,
         secrets: secrets::Secrets,
     ) -> anyhow::Result<Self> {
+        let templates =
+            Templates::load(settings.templates_dir.as_deref().map(std::path::Path::new))?;
+        let flow = &settings.flow;
         let state = AppState {
             db,
             caches: Arc::new(Caches::default()),
             settings: settings.clone(),
             secrets: Arc::new(secrets),
             metrics: Arc::new(Metrics::new()?),
+            templates: Arc::new(templates),
+            mail_wake: Arc::new(tokio::sync::Notify::new()),
+            limiter: Arc::new(SenderLimiter::new(
+                flow.sender_rate_per_second,
+                flow.sender_burst,
+            )),
         };
+        let mail_worker = mail_worker(&state)?;
         let document = web::Data::new(http::openapi::Document::build()?);
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -77,6 +134,7 @@ impl Application {
             address,
             server: server.run(),
             state,
+            mail_worker: Some(mail_worker),
         })
     }
 
@@ -105,14 +163,34 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM or `handle().stop()`, with background tasks beside it;
     /// in-flight requests finish before it returns.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let watcher = tokio::spawn(cache::watch_epochs(
             self.state.db.clone(),
             self.state.caches.clone(),
             self.state.settings.cache_refresh,
         ));
+        let sweeper = tokio::spawn(sweep_expired(
+            self.state.db.clone(),
+            self.state.settings.flow.expiry_sweep,
+        ));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = self
+            .mail_worker
+            .take()
+            .map(|w| tokio::spawn(w.run(stopped)));
         let result = self.server.await;
         watcher.abort();
+        sweeper.abort();
+        // Let a mail in flight finish and be recorded, so it is not sent twice.
+        let _ = stop.send(true);
+        if let Some(worker) = worker {
+            if tokio::time::timeout(std::time::Duration::from_secs(30), worker)
+                .await
+                .is_err()
+            {
+                tracing::warn!("mail worker did not stop in time");
+            }
+        }
         tracing::info!("server stopped");
         result
     }

@@ -77,6 +77,10 @@ pub fn create_sender(db: &Db, profile: SenderProfile) -> anyhow::Result<String> 
         legal_hold: false,
         created_at: crate::clock::now(),
     };
-    insert_sender(&mut *db.get()?, &sender)?;
+    let mut conn = db.get()?;
+    db::write_transaction(&mut conn, |conn| {
+        insert_sender(conn, &sender)?;
+        db::ledger::insert_chain_head(conn, &sender.id, sender.created_at)
+    })?;
     Ok(sender.id)
 }

@@ -225,3 +225,11 @@ pub fn new_list_rows(
     };
     (list, text_row)
 }
+
+pub fn find_list_by_id(conn: &mut DbConn, id: &str) -> Result<Option<ListRow>, StoreError> {
+    Ok(lists::table
+        .find(id)
+        .select(ListRow::as_select())
+        .first(conn)
+        .optional()?)
+}

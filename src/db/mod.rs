@@ -2,11 +2,16 @@
 //! the embedded migrations. Table modules hold plain sync functions taking `&mut DbConn`.
 
 pub mod api_keys;
+pub mod consents;
 pub mod epochs;
+pub mod idempotency;
+pub mod ledger;
 pub mod lists;
+pub mod outbox;
 pub mod schema;
 pub mod senders;
 pub mod settings;
+pub mod suppressions;
 
 mod url;
 

@@ -78,6 +78,7 @@ diesel::table! {
         source_url -> Nullable<Text>,
         collected_at -> Nullable<Timestamp>,
         evidence_sha256 -> Text,
+        client_ip_key -> Nullable<Text>,
         nonce -> Text,
         mail_count -> BigInt,
         requested_at -> Timestamp,
@@ -111,6 +112,7 @@ diesel::table! {
         email -> Nullable<Text>,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        note -> Nullable<Text>,
         erased_at -> Nullable<Timestamp>,
     }
 }

@@ -334,6 +334,12 @@ impl AddressHasher {
         self.hex_mac(&[b"abuse:", email.abuse_identity().as_bytes()])
     }
 
+    /// Lower-case hex of HMAC-SHA256(pepper, `"ip:"` + ip): the key of a claimed client IP
+    /// for the per-IP signup cap, so the cap needs no plaintext IP.
+    pub fn ip_key(&self, ip: &str) -> String {
+        self.hex_mac(&[b"ip:", ip.as_bytes()])
+    }
+
     fn hex_mac(&self, parts: &[&[u8]]) -> String {
         // Cloning the keyed state skips re-deriving the key pads per message.
         let mut mac = self.keyed.clone();

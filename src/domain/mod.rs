@@ -2,5 +2,7 @@
 
 pub mod api_key;
 pub mod email;
+pub mod ledger;
 pub mod list;
 pub mod sender;
+pub mod token;

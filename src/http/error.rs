@@ -27,6 +27,8 @@ pub enum ApiError {
     NotFound,
     #[error("no list with this slug")]
     UnknownList,
+    #[error("`evidence.consent_text_sha256` names no version of this list's consent text")]
+    UnknownConsentText,
     #[error("this method is not allowed on this resource")]
     MethodNotAllowed,
     #[error("{detail}")]
@@ -76,6 +78,11 @@ impl ApiError {
             Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             UnknownList => (StatusCode::NOT_FOUND, "unknown_list", "Unknown list"),
+            UnknownConsentText => (
+                StatusCode::BAD_REQUEST,
+                "unknown_consent_text",
+                "Unknown consent text",
+            ),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",

@@ -1,10 +1,16 @@
 //! The HTTP surface: routes, body limits and the problem answers for malformed requests.
 
 pub mod auth;
+pub mod check;
+pub mod check_batch;
+pub mod consents;
 pub mod error;
+pub mod evidence;
 pub mod lists;
 pub mod openapi;
 pub mod ops;
+pub mod pages;
+pub mod unsubscribes;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceResponse;
@@ -45,6 +51,30 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
         web::resource("/v1/lists/{slug}")
             .get(lists::get_list)
             .put(lists::update_list),
+    )
+    .service(web::resource("/v1/consents").post(consents::create_consent))
+    .service(web::resource("/v1/consents/{id}").get(consents::get_consent))
+    .service(web::resource("/v1/consents/{id}/resend").post(consents::resend))
+    .service(
+        web::resource("/v1/check")
+            .get(check::check)
+            .post(check_batch::check_batch),
+    )
+    .service(web::resource("/v1/unsubscribes").post(unsubscribes::record_unsubscribe))
+    .service(
+        web::resource("/c/{token}")
+            .get(pages::confirm_page)
+            .post(pages::confirm),
+    )
+    .service(
+        web::resource("/r/{token}")
+            .get(pages::refuse_page)
+            .post(pages::refuse),
+    )
+    .service(
+        web::resource("/u/{token}")
+            .get(pages::unsubscribe_page)
+            .post(pages::unsubscribe),
     )
     .default_service(web::to(not_found));
 }

@@ -9,6 +9,9 @@ use utoipa::{Modify, OpenApi};
     paths(
         super::lists::create_list, super::lists::list_lists, super::lists::get_list,
         super::lists::update_list,
+        super::consents::create_consent, super::consents::get_consent, super::consents::resend,
+        super::check::check, super::check_batch::check_batch,
+        super::unsubscribes::record_unsubscribe,
         super::ops::healthz, super::ops::readyz, super::ops::metrics, super::ops::openapi,
     ),
     modifiers(&BearerAuth),

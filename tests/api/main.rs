@@ -10,3 +10,4 @@ mod errors;
 mod helpers;
 mod lists;
 mod ops;
+mod smtp;

@@ -77,6 +77,8 @@ CREATE TABLE consents (
     source_url          TEXT,
     collected_at        TIMESTAMP,
     evidence_sha256     TEXT NOT NULL,
+    -- Keyed hash of the end-user IP the sender claimed, for the per-IP signup cap.
+    client_ip_key       TEXT,
     nonce               TEXT NOT NULL,
     mail_count          BIGINT NOT NULL DEFAULT 0,
     requested_at        TIMESTAMP NOT NULL,
@@ -87,6 +89,7 @@ CREATE TABLE consents (
 );
 CREATE INDEX consents_subscription ON consents (subscription_id);
 CREATE INDEX consents_pending_expiry ON consents (status, expires_at);
+CREATE INDEX consents_client_ip ON consents (sender_id, client_ip_key, requested_at);
 
 -- Append-only ledger. Personal data lives in event_pii and enters the chain as pii_sha256.
 CREATE TABLE events (
@@ -112,6 +115,7 @@ CREATE TABLE event_pii (
     email      TEXT,
     ip         TEXT,
     user_agent TEXT,
+    note       TEXT,
     erased_at  TIMESTAMP
 );
 

@@ -1,0 +1,45 @@
+//! The `idempotency_keys` table: the stored answer to a request that carried an
+//! `Idempotency-Key`, so a retry gets the same answer and a different body gets a conflict.
+
+use diesel::prelude::*;
+
+use super::schema::idempotency_keys;
+use super::{DbConn, StoreError};
+
+/// A stored answer: (request digest, status, body).
+pub fn find_answer(
+    conn: &mut DbConn,
+    sender_id: &str,
+    key: &str,
+) -> Result<Option<(String, i64, String)>, StoreError> {
+    Ok(idempotency_keys::table
+        .find((sender_id, key))
+        .select((
+            idempotency_keys::request_sha256,
+            idempotency_keys::response_status,
+            idempotency_keys::response_body,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn store_answer(
+    conn: &mut DbConn,
+    sender_id: &str,
+    key: &str,
+    request_sha256: &str,
+    status: i64,
+    body: &str,
+) -> Result<(), StoreError> {
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::sender_id.eq(sender_id),
+            idempotency_keys::key.eq(key),
+            idempotency_keys::request_sha256.eq(request_sha256),
+            idempotency_keys::response_status.eq(status),
+            idempotency_keys::response_body.eq(body),
+            idempotency_keys::created_at.eq(crate::clock::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! The `outbox` table: durable mail and webhook jobs, claimed with a lease so that several
+//! workers (several instances on PostgreSQL) never send the same job at once.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::schema::outbox;
+use super::{write_transaction, DbConn, StoreError};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub id: String,
+    pub kind: String,
+    pub sender_id: String,
+    pub consent_id: Option<String>,
+    pub abuse_key: Option<String>,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: NaiveDateTime,
+    pub locked_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+impl OutboxRow {
+    /// A job due now.
+    pub fn new(
+        kind: &str,
+        sender_id: &str,
+        consent_id: Option<&str>,
+        abuse_key: Option<&str>,
+        payload: String,
+        at: NaiveDateTime,
+    ) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: kind.to_owned(),
+            sender_id: sender_id.to_owned(),
+            consent_id: consent_id.map(str::to_owned),
+            abuse_key: abuse_key.map(str::to_owned),
+            payload,
+            status: "queued".into(),
+            attempts: 0,
+            next_attempt_at: at,
+            locked_until: None,
+            last_error: None,
+            created_at: at,
+            sent_at: None,
+        }
+    }
+}
+
+pub fn enqueue(conn: &mut DbConn, job: &OutboxRow) -> Result<(), StoreError> {
+    diesel::insert_into(outbox::table)
+        .values(job)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Mail jobs created for an abuse key since `since`, across every sender.
+pub fn count_mail_for_abuse_key(
+    conn: &mut DbConn,
+    abuse_key: &str,
+    since: NaiveDateTime,
+) -> Result<i64, StoreError> {
+    Ok(outbox::table
+        .filter(outbox::kind.eq("mail"))
+        .filter(outbox::abuse_key.eq(abuse_key))
+        .filter(outbox::created_at.gt(since))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Serialises cap checks for one abuse key across PostgreSQL instances for the rest of the
+/// transaction (SQLite transactions are serialised already).
+pub fn lock_abuse_key(conn: &mut DbConn, abuse_key: &str) -> Result<(), StoreError> {
+    if let DbConn::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1)) IS NULL")
+            .bind::<diesel::sql_types::Text, _>(abuse_key)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Claims up to `limit` due jobs of `kind` for `lease`: they are invisible to other workers
+/// until the lease ends or the job is settled.
+pub fn claim_due(
+    conn: &mut DbConn,
+    kind: &str,
+    now: NaiveDateTime,
+    lease: Duration,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let until = now + lease;
+    match conn {
+        DbConn::Postgres(pg) => Ok(diesel::sql_query(
+            "UPDATE outbox SET locked_until = $1 WHERE id IN ( \
+                 SELECT id FROM outbox WHERE kind = $2 AND status = 'queued' \
+                 AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until < $3) \
+                 ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING *",
+        )
+        .bind::<diesel::sql_types::Timestamp, _>(until)
+        .bind::<diesel::sql_types::Text, _>(kind)
+        .bind::<diesel::sql_types::Timestamp, _>(now)
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .load(pg)?),
+        sqlite => write_transaction(sqlite, |conn| {
+            let due: Vec<OutboxRow> = outbox::table
+                .filter(outbox::kind.eq(kind))
+                .filter(outbox::status.eq("queued"))
+                .filter(outbox::next_attempt_at.le(now))
+                .filter(
+                    outbox::locked_until
+                        .is_null()
+                        .or(outbox::locked_until.lt(now)),
+                )
+                .order(outbox::next_attempt_at.asc())
+                .limit(limit)
+                .select(OutboxRow::as_select())
+                .load(conn)?;
+            let ids: Vec<&str> = due.iter().map(|j| j.id.as_str()).collect();
+            diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+                .set(outbox::locked_until.eq(until))
+                .execute(conn)?;
+            Ok(due)
+        }),
+    }
+}
+
+pub fn mark_sent(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<(), StoreError> {
+    diesel::update(outbox::table.find(id))
+        .set((
+            outbox::status.eq("sent"),
+            outbox::sent_at.eq(at),
+            outbox::locked_until.eq(None::<NaiveDateTime>),
+            outbox::attempts.eq(outbox::attempts + 1),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records a failed attempt: retried at `retry_at`, or failed for good when `None`.
+pub fn mark_attempt_failed(
+    conn: &mut DbConn,
+    id: &str,
+    error: &str,
+    retry_at: Option<NaiveDateTime>,
+) -> Result<(), StoreError> {
+    let status = if retry_at.is_some() {
+        "queued"
+    } else {
+        "failed"
+    };
+    diesel::update(outbox::table.find(id))
+        .set((
+            outbox::status.eq(status),
+            outbox::attempts.eq(outbox::attempts + 1),
+            outbox::last_error.eq(error),
+            outbox::locked_until.eq(None::<NaiveDateTime>),
+            outbox::next_attempt_at.eq(retry_at.unwrap_or_else(crate::clock::now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Jobs still queued (for metrics and tests).
+pub fn count_queued(conn: &mut DbConn) -> Result<i64, StoreError> {
+    Ok(outbox::table
+        .filter(outbox::status.eq("queued"))
+        .count()
+        .get_result(conn)?)
+}

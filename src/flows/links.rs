@@ -1,0 +1,170 @@
+//! What the recipient's links do when the page's button is pressed (POST): confirm, refuse
+//! ("this wasn't me"), unsubscribe. The signed token names the consent; GET never gets here.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::end_consent;
+use crate::db::consents::{self, ConsentRow, SubscriptionRow};
+use crate::db::ledger::{self, NewEvent};
+use crate::db::{suppressions, DbConn, StoreError};
+use crate::domain::ledger::Pii;
+
+/// What the page should say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    /// The action happened now.
+    Done,
+    /// It had happened before; same success page.
+    Already,
+    /// The request ran out of time or ended; sign up again.
+    Expired,
+    /// The link no longer matches (a resend replaced it) or names nothing.
+    Invalid,
+}
+
+/// What Consentry itself saw of the request that pressed the button.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+fn load(
+    conn: &mut DbConn,
+    consent_id: &str,
+) -> Result<Option<(ConsentRow, SubscriptionRow)>, StoreError> {
+    let Some(consent) = consents::find_consent_by_id(conn, consent_id)? else {
+        return Ok(None);
+    };
+    let sub = consents::find_subscription_by_id(conn, &consent.subscription_id)?;
+    Ok(sub.map(|s| (consent, s)))
+}
+
+fn nonce_matches(consent: &ConsentRow, nonce: &str) -> bool {
+    bool::from(consent.nonce.as_bytes().ct_eq(nonce.as_bytes()))
+}
+
+fn pii(sub: &SubscriptionRow, observed: &Observed) -> Pii {
+    Pii {
+        email: sub.email.clone(),
+        ip: observed.ip.clone(),
+        user_agent: observed.user_agent.clone(),
+        note: None,
+    }
+}
+
+/// Confirms a pending consent. Call inside a write transaction.
+pub fn confirm(
+    conn: &mut DbConn,
+    consent_id: &str,
+    nonce: &str,
+    observed: &Observed,
+    now: NaiveDateTime,
+) -> Result<LinkOutcome, StoreError> {
+    let Some((consent, sub)) = load(conn, consent_id)? else {
+        return Ok(LinkOutcome::Invalid);
+    };
+    if !nonce_matches(&consent, nonce) {
+        return Ok(LinkOutcome::Invalid);
+    }
+    match consent.status.as_str() {
+        "confirmed" => return Ok(LinkOutcome::Already),
+        "pending" if consent.expires_at > now => {}
+        "pending" => {
+            super::pending::expire(conn, &consent, now)?;
+            return Ok(LinkOutcome::Expired);
+        }
+        _ => return Ok(LinkOutcome::Expired),
+    }
+    let sent_at = ledger::last_event_at(conn, &consent.id, "confirmation_sent")?;
+    consents::set_consent_status(conn, &consent.id, "confirmed", now)?;
+    if sub.current_consent_id == consent.id {
+        consents::set_subscription_state(
+            conn,
+            &sub.id,
+            "confirmed",
+            &consent.id,
+            sub.email.as_deref(),
+            now,
+        )?;
+    }
+    let event = NewEvent {
+        consent_id: Some(&consent.id),
+        subject_key: Some(&sub.address_key),
+        pii: Some(pii(&sub, observed)),
+        ..NewEvent::new(
+            "confirmed",
+            json!({
+                "method": "page_button_post",
+                "seconds_since_mail_sent": sent_at.map(|t| (now - t).num_seconds()),
+            }),
+        )
+    };
+    ledger::append_event(conn, &consent.sender_id, event, now)?;
+    Ok(LinkOutcome::Done)
+}
+
+/// "This wasn't me": ends the consent as refused and suppresses confirmation mail to the
+/// address from every sender. Call inside a write transaction.
+pub fn refuse(
+    conn: &mut DbConn,
+    consent_id: &str,
+    nonce: &str,
+    observed: &Observed,
+    now: NaiveDateTime,
+) -> Result<LinkOutcome, StoreError> {
+    let Some((consent, sub)) = load(conn, consent_id)? else {
+        return Ok(LinkOutcome::Invalid);
+    };
+    if !nonce_matches(&consent, nonce) {
+        return Ok(LinkOutcome::Invalid);
+    }
+    if consent.status == "refused" {
+        return Ok(LinkOutcome::Already);
+    }
+    suppressions::suppress(conn, suppressions::GLOBAL, &sub.address_key, "refused")?;
+    let event = NewEvent {
+        consent_id: Some(&consent.id),
+        subject_key: Some(&sub.address_key),
+        pii: Some(pii(&sub, observed)),
+        ..NewEvent::new(
+            "refused",
+            json!({ "previous_status": consent.status, "suppression": "global" }),
+        )
+    };
+    end_consent(conn, &consent, "refused", event, now)?;
+    Ok(LinkOutcome::Done)
+}
+
+/// One-click or page unsubscribe: ends whatever consent is current on the link's
+/// subscription. Idempotent. Call inside a write transaction.
+pub fn unsubscribe(
+    conn: &mut DbConn,
+    consent_id: &str,
+    channel: &str,
+    observed: &Observed,
+    now: NaiveDateTime,
+) -> Result<LinkOutcome, StoreError> {
+    let Some((_, sub)) = load(conn, consent_id)? else {
+        return Ok(LinkOutcome::Invalid);
+    };
+    if !matches!(sub.status.as_str(), "confirmed" | "pending") {
+        return Ok(LinkOutcome::Already);
+    }
+    let Some(current) = consents::find_consent_by_id(conn, &sub.current_consent_id)? else {
+        return Ok(LinkOutcome::Invalid);
+    };
+    let event = NewEvent {
+        consent_id: Some(&current.id),
+        subject_key: Some(&sub.address_key),
+        pii: Some(pii(&sub, observed)),
+        ..NewEvent::new(
+            "unsubscribed",
+            json!({ "channel": channel, "link_consent_id": consent_id }),
+        )
+    };
+    end_consent(conn, &current, "unsubscribed", event, now)?;
+    Ok(LinkOutcome::Done)
+}

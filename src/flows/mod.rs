@@ -1,0 +1,93 @@
+//! The product's workflows, each one storage transaction: signup, the recipient's link
+//! actions, opt-outs, resend and expiry. Handlers parse input into domain types and call
+//! these on the blocking pool; these call the table modules and append ledger events.
+
+pub mod links;
+pub mod optout;
+pub mod pending;
+pub mod signup;
+
+use chrono::NaiveDateTime;
+
+use crate::config::FlowSettings;
+use crate::db::consents::{self, ConsentRow};
+use crate::db::ledger::{self, NewEvent};
+use crate::db::outbox::{self, OutboxRow};
+use crate::db::{suppressions, DbConn, StoreError};
+
+/// What happened to the confirmation mail of a request (the API's `confirmation` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirmation {
+    Queued,
+    Throttled,
+    Suppressed,
+    NotNeeded,
+}
+
+/// Decides whether a confirmation mail may go to this consent's address now, and enqueues it
+/// if so. Caps: suppression (refusals), the cross-sender cap per abuse key, and the per-sender
+/// cap per claimed client IP.
+pub fn mail_if_allowed(
+    conn: &mut DbConn,
+    consent: &ConsentRow,
+    address_key: &str,
+    abuse_key: &str,
+    rules: &FlowSettings,
+    now: NaiveDateTime,
+) -> Result<Confirmation, StoreError> {
+    if suppressions::is_suppressed(conn, &consent.sender_id, address_key)? {
+        return Ok(Confirmation::Suppressed);
+    }
+    outbox::lock_abuse_key(conn, abuse_key)?;
+    let day_ago = now - chrono::Duration::hours(24);
+    if outbox::count_mail_for_abuse_key(conn, abuse_key, day_ago)? >= rules.cap_mails_per_address {
+        return Ok(Confirmation::Throttled);
+    }
+    if let Some(ip_key) = &consent.client_ip_key {
+        let hour_ago = now - chrono::Duration::hours(1);
+        let from_ip = consents::count_mailed_from_ip(conn, &consent.sender_id, ip_key, hour_ago)?;
+        // This consent may itself be among them (a resend); it does not count twice.
+        let this_one = i64::from(consent.mail_count > 0 && consent.requested_at > hour_ago);
+        if from_ip - this_one >= rules.cap_signups_per_ip {
+            return Ok(Confirmation::Throttled);
+        }
+    }
+    let payload = serde_json::json!({ "consent_id": consent.id }).to_string();
+    let job = OutboxRow::new(
+        "mail",
+        &consent.sender_id,
+        Some(&consent.id),
+        Some(abuse_key),
+        payload,
+        now,
+    );
+    outbox::enqueue(conn, &job)?;
+    consents::note_mail_enqueued(conn, &consent.id, now)?;
+    Ok(Confirmation::Queued)
+}
+
+/// Ends a consent and its subscription in `status` and records the event.
+pub fn end_consent(
+    conn: &mut DbConn,
+    consent: &ConsentRow,
+    status: &'static str,
+    event: NewEvent<'_>,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    consents::set_consent_status(conn, &consent.id, status, now)?;
+    if let Some(sub) = consents::find_subscription_by_id(conn, &consent.subscription_id)? {
+        if sub.current_consent_id == consent.id {
+            consents::set_subscription_state(
+                conn,
+                &sub.id,
+                status,
+                &consent.id,
+                sub.email.as_deref(),
+                now,
+            )?;
+        }
+    }
+    ledger::append_event(conn, &consent.sender_id, event, now)?;
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! Pending requests over time: expiry (a sweep in `serve`) and resend.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use super::{end_consent, mail_if_allowed, Confirmation};
+use crate::config::FlowSettings;
+use crate::db::consents::{self, ConsentRow};
+use crate::db::ledger::NewEvent;
+use crate::db::{write_transaction, DbConn, StoreError};
+use crate::domain::token::new_nonce;
+
+/// Marks one pending consent expired. Call inside a write transaction.
+pub fn expire(
+    conn: &mut DbConn,
+    consent: &ConsentRow,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let event = NewEvent {
+        consent_id: Some(&consent.id),
+        ..NewEvent::new(
+            "expired",
+            json!({ "expires_at": crate::clock::rfc3339(consent.expires_at) }),
+        )
+    };
+    end_consent(conn, consent, "expired", event, now)
+}
+
+/// Expires up to `limit` pending consents whose time ran out; returns how many.
+pub fn expire_due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> Result<usize, StoreError> {
+    let due = consents::due_expiries(conn, now, limit)?;
+    for consent in &due {
+        write_transaction(conn, |conn| {
+            // Re-read under the write lock: a confirmation may have landed meanwhile.
+            match consents::find_consent_by_id(conn, &consent.id)? {
+                Some(c) if c.status == "pending" && c.expires_at <= now => expire(conn, &c, now),
+                _ => Ok(()),
+            }
+        })?;
+    }
+    Ok(due.len())
+}
+
+/// Outcome of `POST /v1/consents/{id}/resend`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resend {
+    Done(Confirmation),
+    NotFound,
+    NotPending,
+}
+
+/// Rotates the consent's nonce (old links stop working), extends its life, and enqueues a new
+/// confirmation mail if the caps allow. Call inside a write transaction.
+pub fn resend(
+    conn: &mut DbConn,
+    sender_id: &str,
+    consent_id: &str,
+    rules: &FlowSettings,
+    now: NaiveDateTime,
+) -> Result<(Resend, bool), StoreError> {
+    let Some(consent) = consents::find_consent(conn, sender_id, consent_id)? else {
+        return Ok((Resend::NotFound, false));
+    };
+    match consent.status.as_str() {
+        "confirmed" => return Ok((Resend::Done(Confirmation::NotNeeded), false)),
+        "pending" if consent.expires_at > now => {}
+        _ => return Ok((Resend::NotPending, false)),
+    }
+    let Some(sub) = consents::find_subscription_by_id(conn, &consent.subscription_id)? else {
+        return Ok((Resend::NotFound, false));
+    };
+    let nonce = new_nonce();
+    let expires_at = now + rules.confirm_ttl;
+    consents::rotate_nonce(conn, &consent.id, &nonce, expires_at)?;
+    let consent = ConsentRow {
+        nonce,
+        expires_at,
+        ..consent
+    };
+    let confirmation =
+        mail_if_allowed(conn, &consent, &sub.address_key, &sub.abuse_key, rules, now)?;
+    let event = NewEvent {
+        consent_id: Some(&consent.id),
+        subject_key: Some(&sub.address_key),
+        ..NewEvent::new(
+            "resend_requested",
+            json!({ "confirmation": confirmation, "expires_at": crate::clock::rfc3339(expires_at) }),
+        )
+    };
+    crate::db::ledger::append_event(conn, sender_id, event, now)?;
+    Ok((
+        Resend::Done(confirmation),
+        confirmation == Confirmation::Queued,
+    ))
+}

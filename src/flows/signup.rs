@@ -1,0 +1,228 @@
+//! `POST /v1/consents`: record a signup and its claimed evidence, and enqueue the
+//! confirmation mail in the same transaction.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use super::{mail_if_allowed, Confirmation};
+use crate::config::FlowSettings;
+use crate::db::consents::{self, ConsentRow, SubscriptionRow};
+use crate::db::ledger::{self, NewEvent};
+use crate::db::lists::ListRow;
+use crate::db::{DbConn, StoreError};
+use crate::domain::email::EmailAddress;
+use crate::domain::ledger::{canonical_json, Pii};
+use crate::domain::token::new_nonce;
+
+/// What the sender claims about how the address was collected.
+#[derive(Debug, Clone)]
+pub struct ClaimedEvidence {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub source_url: Option<String>,
+    pub collected_at: Option<NaiveDateTime>,
+    pub collection_method: String,
+    pub consent_text_sha256: String,
+}
+
+impl ClaimedEvidence {
+    /// Digest of the claimed evidence, returned by every compliance check.
+    pub fn sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let record = json!({
+            "ip": self.ip, "user_agent": self.user_agent, "source_url": self.source_url,
+            "collected_at": self.collected_at.map(crate::clock::rfc3339),
+            "collection_method": self.collection_method,
+            "consent_text_sha256": self.consent_text_sha256,
+        });
+        hex::encode(Sha256::digest(canonical_json(&record)))
+    }
+}
+
+pub struct Signup<'a> {
+    pub sender_id: &'a str,
+    pub list: &'a ListRow,
+    pub email: &'a EmailAddress,
+    pub address_key: String,
+    pub abuse_key: String,
+    pub client_ip_key: Option<String>,
+    pub locale: &'a str,
+    pub evidence: ClaimedEvidence,
+}
+
+/// The answer to a signup (the API's 202 body).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct SignupAnswer {
+    pub id: String,
+    pub list: String,
+    pub status: String,
+    pub confirmation: String,
+}
+
+/// Records the signup. Call inside a write transaction. Returns the answer and whether a
+/// mail was enqueued (so the caller wakes the mail worker after commit).
+pub fn signup(
+    conn: &mut DbConn,
+    request: &Signup<'_>,
+    rules: &FlowSettings,
+    now: NaiveDateTime,
+) -> Result<(SignupAnswer, bool), StoreError> {
+    let existing = consents::find_subscription(
+        conn,
+        request.sender_id,
+        &request.list.id,
+        &request.address_key,
+    )?;
+    let current = match &existing {
+        Some(sub) => consents::find_consent_by_id(conn, &sub.current_consent_id)?,
+        None => None,
+    };
+    let (consent, repeat) = match current {
+        Some(c) if c.status == "confirmed" => {
+            return Ok((
+                answer(request, &c.id, "confirmed", Confirmation::NotNeeded),
+                false,
+            ));
+        }
+        Some(c) if c.status == "pending" && c.expires_at > now => (c, true),
+        Some(c) if c.status == "pending" => {
+            // Past its time but not yet swept: expire it now, then start afresh.
+            super::pending::expire(conn, &c, now)?;
+            (
+                new_consent(conn, request, existing.as_ref(), rules, now)?,
+                false,
+            )
+        }
+        _ => (
+            new_consent(conn, request, existing.as_ref(), rules, now)?,
+            false,
+        ),
+    };
+
+    let recently_mailed = consent
+        .last_mailed_at
+        .is_some_and(|t| now - t < rules.resend_window);
+    let confirmation = if repeat && recently_mailed {
+        Confirmation::NotNeeded
+    } else {
+        mail_if_allowed(
+            conn,
+            &consent,
+            &request.address_key,
+            &request.abuse_key,
+            rules,
+            now,
+        )?
+    };
+    let event = NewEvent {
+        consent_id: Some(&consent.id),
+        list_slug: Some(&request.list.slug),
+        subject_key: Some(&request.address_key),
+        pii: Some(Pii {
+            email: Some(request.email.as_str().to_owned()),
+            ip: request.evidence.ip.clone(),
+            user_agent: request.evidence.user_agent.clone(),
+            note: None,
+        }),
+        ..NewEvent::new(
+            "requested",
+            json!({
+                "repeat": repeat,
+                "locale": request.locale,
+                "consent_text_sha256": request.evidence.consent_text_sha256,
+                "collection_method": request.evidence.collection_method,
+                "source_url": request.evidence.source_url,
+                "collected_at": request.evidence.collected_at.map(crate::clock::rfc3339),
+                "evidence_sha256": consent.evidence_sha256,
+                "confirmation": confirmation,
+            }),
+        )
+    };
+    ledger::append_event(conn, request.sender_id, event, now)?;
+    let status = if confirmation == Confirmation::Suppressed {
+        "suppressed"
+    } else {
+        "pending"
+    };
+    let queued = confirmation == Confirmation::Queued;
+    Ok((answer(request, &consent.id, status, confirmation), queued))
+}
+
+fn answer(
+    request: &Signup<'_>,
+    id: &str,
+    status: &str,
+    confirmation: Confirmation,
+) -> SignupAnswer {
+    SignupAnswer {
+        id: id.to_owned(),
+        list: request.list.slug.clone(),
+        status: status.to_owned(),
+        confirmation: serde_json::to_value(confirmation)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+    }
+}
+
+/// A new consent (a new double opt-in) and the subscription pointing at it.
+fn new_consent(
+    conn: &mut DbConn,
+    request: &Signup<'_>,
+    existing: Option<&SubscriptionRow>,
+    rules: &FlowSettings,
+    now: NaiveDateTime,
+) -> Result<ConsentRow, StoreError> {
+    let consent_id = uuid::Uuid::now_v7().to_string();
+    let subscription_id = match existing {
+        Some(sub) => sub.id.clone(),
+        None => {
+            let sub = SubscriptionRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                sender_id: request.sender_id.to_owned(),
+                list_id: request.list.id.clone(),
+                address_key: request.address_key.clone(),
+                abuse_key: request.abuse_key.clone(),
+                email: Some(request.email.as_str().to_owned()),
+                status: "pending".into(),
+                current_consent_id: consent_id.clone(),
+                updated_at: now,
+            };
+            consents::insert_subscription(conn, &sub)?;
+            sub.id
+        }
+    };
+    let consent = ConsentRow {
+        id: consent_id,
+        sender_id: request.sender_id.to_owned(),
+        list_id: request.list.id.clone(),
+        subscription_id,
+        status: "pending".into(),
+        locale: request.locale.to_owned(),
+        consent_text_sha256: request.evidence.consent_text_sha256.clone(),
+        collection_method: request.evidence.collection_method.clone(),
+        source_url: request.evidence.source_url.clone(),
+        collected_at: request.evidence.collected_at,
+        evidence_sha256: request.evidence.sha256(),
+        client_ip_key: request.client_ip_key.clone(),
+        nonce: new_nonce(),
+        mail_count: 0,
+        last_mailed_at: None,
+        requested_at: now,
+        confirmed_at: None,
+        ended_at: None,
+        expires_at: now + rules.confirm_ttl,
+    };
+    consents::insert_consent(conn, &consent)?;
+    if existing.is_some() {
+        consents::set_subscription_state(
+            conn,
+            &consent.subscription_id,
+            "pending",
+            &consent.id,
+            Some(request.email.as_str()),
+            now,
+        )?;
+    }
+    Ok(consent)
+}

@@ -1,0 +1,175 @@
+//! `/v1/check`: may this address be mailed on this list now? One address (GET) or a stream
+//! of them (POST, NDJSON or text lines in, NDJSON out, in order, at constant memory).
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::SenderKey;
+use super::error::{ApiError, Problem};
+use super::lists::load_list;
+use crate::db::consents::{check_one, CheckRow};
+use crate::db::senders::{find_sender, Sender};
+use crate::db::suppressions;
+use crate::domain::email::EmailAddress;
+use crate::domain::token::{sign, Action, LinkClaims};
+use crate::state::AppState;
+
+#[derive(Deserialize, IntoParams)]
+pub struct CheckQuery {
+    list: String,
+    email: String,
+}
+
+/// The outcome for one address.
+pub struct Verdict {
+    pub allowed: bool,
+    pub reason: &'static str,
+    pub row: Option<CheckRow>,
+}
+
+/// `confirmed` is the only state that may be mailed; an address with no record is
+/// `suppressed` if it refused ("this wasn't me") or was suppressed, else `not_found`.
+pub fn verdict(row: Option<CheckRow>, suppressed: bool) -> Verdict {
+    let reason = match row.as_ref().map(|r| r.status.as_str()) {
+        Some("confirmed") => "confirmed",
+        Some("pending") => "pending",
+        Some("unsubscribed") => "unsubscribed",
+        Some("refused") => "refused",
+        Some("expired") => "expired",
+        Some(_) => "suppressed",
+        None if suppressed => "suppressed",
+        None => "not_found",
+    };
+    Verdict {
+        allowed: reason == "confirmed",
+        reason,
+        row,
+    }
+}
+
+/// The one-click unsubscribe URL of a consent: signed, never expiring, on the base URL.
+pub fn unsubscribe_url(state: &AppState, consent_id: &str) -> String {
+    let claims = LinkClaims {
+        action: Action::Unsubscribe,
+        consent_id: consent_id.parse().unwrap_or_default(),
+        nonce: String::new(),
+        expires_at: None,
+    };
+    format!(
+        "{}/u/{}",
+        state.settings.base_url,
+        sign(&state.secrets.token_keys, &claims)
+    )
+}
+
+/// The sender, cached (a sender's identity has no update path while the process runs).
+pub async fn load_sender(state: &AppState, sender_id: &str) -> Result<Arc<Sender>, ApiError> {
+    let key = sender_id.to_owned();
+    if let Some(sender) = state.caches.senders.get(&key) {
+        return Ok(sender);
+    }
+    let generation = state.caches.senders.generation();
+    let id = key.clone();
+    let sender = state
+        .db
+        .run(move |conn| find_sender(conn, &id))
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let sender = Arc::new(sender);
+    state.caches.senders.insert(generation, key, sender.clone());
+    Ok(sender)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckAnswer {
+    email: String,
+    list: String,
+    allowed: bool,
+    /// `confirmed` (the only one allowed) | `pending` | `not_found` | `unsubscribed` | `refused` | `expired` | `suppressed`
+    reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unsubscribe_url: Option<String>,
+    /// Headers to put in the mail (RFC 8058 one-click, RFC 2919 List-Id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    headers: Option<serde_json::Value>,
+    /// What 特定電子メール法 Art. 4 requires the mail to display.
+    #[schema(value_type = Object)]
+    display: serde_json::Value,
+}
+
+#[utoipa::path(get, path = "/v1/check", tag = "check", params(CheckQuery),
+    responses((status = 200, body = CheckAnswer), (status = 400, description = "`invalid_email`", body = Problem),
+              (status = 404, description = "`unknown_list`", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn check(
+    caller: SenderKey,
+    state: web::Data<AppState>,
+    query: web::Query<CheckQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let list = load_list(&state, &caller.sender_id, &query.list).await?;
+    let email =
+        EmailAddress::parse(&query.email).map_err(|e| ApiError::InvalidEmail(e.to_string()))?;
+    let sender = load_sender(&state, &caller.sender_id).await?;
+    let address_key = state.secrets.hasher.address_key(&email);
+    let (sender_id, list_id) = (caller.sender_id.clone(), list.list.id.clone());
+    let (row, suppressed) = state
+        .db
+        .run(move |conn| {
+            let row = check_one(conn, &sender_id, &list_id, &address_key)?;
+            let suppressed =
+                row.is_none() && suppressions::is_suppressed(conn, &sender_id, &address_key)?;
+            Ok((row, suppressed))
+        })
+        .await?;
+    let verdict = verdict(row, suppressed);
+    let unsubscribe = verdict
+        .row
+        .as_ref()
+        .filter(|_| verdict.allowed)
+        .map(|r| unsubscribe_url(&state, &r.consent_id));
+    let headers = unsubscribe.as_ref().map(|url| {
+        let mut value = format!("<{url}>");
+        if let Some(mailto) = &state.settings.mail.unsubscribe_mailto {
+            value.push_str(&format!(", <mailto:{mailto}?subject=unsubscribe>"));
+        }
+        json!({
+            "List-Unsubscribe": value,
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Id": format!("<{}.{}.consentry>", list.list.slug, sender.id),
+        })
+    });
+    let answer = CheckAnswer {
+        email: email.as_str().to_owned(),
+        list: list.list.slug.clone(),
+        allowed: verdict.allowed,
+        reason: verdict.reason,
+        consent_id: verdict.row.as_ref().map(|r| r.consent_id.clone()),
+        confirmed_at: verdict
+            .row
+            .as_ref()
+            .and_then(|r| r.confirmed_at)
+            .map(crate::clock::rfc3339),
+        evidence_sha256: verdict.row.as_ref().map(|r| r.evidence_sha256.clone()),
+        display: json!({
+            "sender_name": sender.legal_name,
+            "postal_address": sender.postal_address,
+            "contact": sender.contact,
+            "on_behalf_of": sender.on_behalf_of,
+            "opt_out_url": unsubscribe,
+        }),
+        unsubscribe_url: unsubscribe,
+        headers,
+    };
+    Ok(HttpResponse::Ok().json(answer))
+}

@@ -1,0 +1,95 @@
+//! The claimed evidence of a signup, parsed from its JSON form.
+
+use std::net::IpAddr;
+
+use chrono::DateTime;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+use crate::db::lists::ListWithTexts;
+use crate::flows::signup::ClaimedEvidence;
+
+/// How the address was collected.
+pub const COLLECTION_METHODS: &[&str] = &[
+    "web_form",
+    "mobile_app",
+    "api",
+    "import",
+    "in_person",
+    "phone",
+    "paper",
+    "other",
+];
+
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceBody {
+    /// End-user IP the sender saw.
+    ip: Option<String>,
+    user_agent: Option<String>,
+    /// The page with the signup form.
+    source_url: Option<String>,
+    /// RFC 3339.
+    collected_at: Option<String>,
+    /// `web_form` (default), `mobile_app`, `api`, `import`, `in_person`, `phone`, `paper`, `other`.
+    collection_method: Option<String>,
+    /// A version of the list's consent text; default: the current one.
+    consent_text_sha256: Option<String>,
+}
+
+fn bad(detail: &str) -> ApiError {
+    ApiError::InvalidRequest(detail.to_owned())
+}
+
+pub fn parse_evidence(
+    body: EvidenceBody,
+    list: &ListWithTexts,
+) -> Result<ClaimedEvidence, ApiError> {
+    let ip = body
+        .ip
+        .map(|ip| ip.trim().parse::<IpAddr>().map(|ip| ip.to_string()))
+        .transpose()
+        .map_err(|_| bad("`evidence.ip` is not an IP address"))?;
+    let user_agent = body
+        .user_agent
+        .filter(|ua| !ua.is_empty())
+        .map(|ua| {
+            if ua.chars().count() > 1000 || ua.chars().any(char::is_control) {
+                Err(bad("`evidence.user_agent` must be at most 1000 characters without control characters"))
+            } else {
+                Ok(ua)
+            }
+        })
+        .transpose()?;
+    let source_url = body
+        .source_url
+        .map(|u| crate::domain::list::parse_policy_url(&u))
+        .transpose()
+        .map_err(|_| bad("`evidence.source_url` must be an absolute http(s) URL"))?;
+    let collected_at = body
+        .collected_at
+        .map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.naive_utc()))
+        .transpose()
+        .map_err(|_| bad("`evidence.collected_at` must be an RFC 3339 time"))?;
+    let collection_method = body.collection_method.unwrap_or_else(|| "web_form".into());
+    if !COLLECTION_METHODS.contains(&collection_method.as_str()) {
+        return Err(bad(&format!(
+            "`evidence.collection_method` must be one of {}",
+            COLLECTION_METHODS.join(", ")
+        )));
+    }
+    let consent_text_sha256 = match body.consent_text_sha256 {
+        None => list.list.consent_text_sha256.clone(),
+        Some(sha) if list.texts.iter().any(|t| t.sha256 == sha) => sha,
+        Some(_) => return Err(ApiError::UnknownConsentText),
+    };
+    Ok(ClaimedEvidence {
+        ip,
+        user_agent,
+        source_url,
+        collected_at,
+        collection_method,
+        consent_text_sha256,
+    })
+}

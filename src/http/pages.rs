@@ -1,0 +1,342 @@
+//! The recipient's pages: `/c/{token}` confirm, `/r/{token}` "this wasn't me",
+//! `/u/{token}` unsubscribe. GET renders and changes nothing (mail scanners fetch links);
+//! POST acts. No JavaScript, no cookies, ja/en.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::db::consents::{find_consent_by_id, find_subscription_by_id, ConsentRow};
+use crate::db::lists::find_list_by_id;
+use crate::db::senders::find_sender;
+use crate::db::{write_transaction, DbConn, StoreError};
+use crate::domain::token::{verify, Action, LinkClaims, TokenError};
+use crate::flows::links::{self, LinkOutcome, Observed};
+use crate::state::AppState;
+
+const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    lang: Option<String>,
+}
+
+/// Which link family a request is for.
+#[derive(Clone, Copy)]
+struct Kind {
+    action: Action,
+    prefix: &'static str,
+    form: &'static str,
+    done: &'static str,
+}
+
+const CONFIRM: Kind = Kind {
+    action: Action::Confirm,
+    prefix: "c",
+    form: "confirm",
+    done: "confirmed",
+};
+const REFUSE: Kind = Kind {
+    action: Action::Refuse,
+    prefix: "r",
+    form: "refuse",
+    done: "refused",
+};
+const UNSUBSCRIBE: Kind = Kind {
+    action: Action::Unsubscribe,
+    prefix: "u",
+    form: "unsubscribe",
+    done: "unsubscribed",
+};
+
+/// What a page shows about the sender and list.
+#[derive(Serialize, Default)]
+struct PageView {
+    lang: &'static str,
+    other_lang_url: String,
+    action_url: String,
+    sender_legal_name: String,
+    sender_postal_address: String,
+    sender_contact: String,
+    list_name: String,
+}
+
+/// The consent a token names, with what its pages show.
+struct Context {
+    consent: ConsentRow,
+    subscription_status: String,
+    view: PageView,
+}
+
+fn load_context(conn: &mut DbConn, consent_id: &str) -> Result<Option<Context>, StoreError> {
+    let Some(consent) = find_consent_by_id(conn, consent_id)? else {
+        return Ok(None);
+    };
+    let sub = find_subscription_by_id(conn, &consent.subscription_id)?;
+    let sender = find_sender(conn, &consent.sender_id)?;
+    let list = find_list_by_id(conn, &consent.list_id)?;
+    let (Some(sub), Some(sender), Some(list)) = (sub, sender, list) else {
+        return Ok(None);
+    };
+    Ok(Some(Context {
+        consent,
+        subscription_status: sub.status,
+        view: PageView {
+            sender_legal_name: sender.legal_name,
+            sender_postal_address: sender.postal_address,
+            sender_contact: sender.contact,
+            list_name: list.name,
+            ..PageView::default()
+        },
+    }))
+}
+
+fn language(query: &PageQuery, consent: Option<&ConsentRow>, req: &HttpRequest) -> &'static str {
+    match query.lang.as_deref() {
+        Some("ja") => return "ja",
+        Some("en") => return "en",
+        _ => {}
+    }
+    if let Some(consent) = consent {
+        return if consent.locale == "en" { "en" } else { "ja" };
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.trim_start().starts_with("ja") {
+        "ja"
+    } else {
+        "en"
+    }
+}
+
+/// The link a page is for.
+struct Target<'a> {
+    kind: Kind,
+    token: &'a str,
+    /// `?lang=` was given, so the form keeps it.
+    explicit_lang: bool,
+}
+
+fn render(
+    state: &AppState,
+    target: &Target<'_>,
+    page: &str,
+    mut view: PageView,
+    lang: &'static str,
+) -> HttpResponse {
+    let (kind, token) = (target.kind, target.token);
+    let status = status_of(page);
+    let other = if lang == "ja" { "en" } else { "ja" };
+    let path = format!("/{}/{token}", kind.prefix);
+    view.other_lang_url = format!("{path}?lang={other}");
+    view.action_url = if target.explicit_lang {
+        format!("{path}?lang={lang}")
+    } else {
+        path
+    };
+    view.lang = lang;
+    let body = state
+        .templates
+        .render(&format!("pages/{page}.{lang}.html"), &view)
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, page, "cannot render page");
+            String::from("<!DOCTYPE html><title>Consentry</title><p>Something went wrong.</p>")
+        });
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Robots-Tag", "noindex"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .body(body)
+}
+
+/// Verifies the token for this link family; the error page otherwise.
+fn claims(state: &AppState, kind: Kind, token: &str) -> Result<LinkClaims, &'static str> {
+    match verify(
+        &state.secrets.token_keys,
+        token,
+        clock::now().and_utc().timestamp(),
+    ) {
+        Ok(c) if c.action == kind.action => Ok(c),
+        Err(TokenError::Expired) => Err("expired"),
+        _ => Err("invalid"),
+    }
+}
+
+fn status_of(page: &str) -> StatusCode {
+    match page {
+        "invalid" => StatusCode::BAD_REQUEST,
+        "expired" => StatusCode::GONE,
+        _ => StatusCode::OK,
+    }
+}
+
+/// The page a GET shows, decided without changing anything.
+fn page_for_get(kind: Kind, claims: &LinkClaims, ctx: &Context) -> &'static str {
+    let c = &ctx.consent;
+    let nonce_ok = kind.action == Action::Unsubscribe || c.nonce == claims.nonce;
+    if !nonce_ok {
+        return "invalid";
+    }
+    match kind.action {
+        Action::Confirm => match c.status.as_str() {
+            "confirmed" => kind.done,
+            "pending" if c.expires_at > clock::now() => kind.form,
+            _ => "expired",
+        },
+        Action::Refuse if c.status == "refused" => kind.done,
+        Action::Refuse => kind.form,
+        Action::Unsubscribe
+            if matches!(ctx.subscription_status.as_str(), "confirmed" | "pending") =>
+        {
+            kind.form
+        }
+        Action::Unsubscribe => kind.done,
+    }
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    kind: Kind,
+    token: String,
+    query: PageQuery,
+    req: HttpRequest,
+) -> HttpResponse {
+    let target = Target {
+        kind,
+        token: &token,
+        explicit_lang: query.lang.is_some(),
+    };
+    let claims = match claims(&state, kind, &token) {
+        Ok(c) => c,
+        Err(page) => {
+            let lang = language(&query, None, &req);
+            return render(&state, &target, page, PageView::default(), lang);
+        }
+    };
+    let id = claims.consent_id.to_string();
+    match state.db.run(move |conn| load_context(conn, &id)).await {
+        Ok(Some(ctx)) => {
+            let page = page_for_get(kind, &claims, &ctx);
+            let lang = language(&query, Some(&ctx.consent), &req);
+            render(&state, &target, page, ctx.view, lang)
+        }
+        Ok(None) => {
+            let lang = language(&query, None, &req);
+            render(&state, &target, "invalid", PageView::default(), lang)
+        }
+        Err(error) => unavailable(error),
+    }
+}
+
+fn observed(state: &AppState, req: &HttpRequest) -> Observed {
+    let forwarded = state
+        .settings
+        .trust_forwarded_for
+        .then(|| {
+            req.headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+        })
+        .flatten()
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_owned());
+    let ip = forwarded.or_else(|| req.peer_addr().map(|a| a.ip().to_string()));
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect());
+    Observed { ip, user_agent }
+}
+
+async fn act(
+    state: web::Data<AppState>,
+    kind: Kind,
+    token: String,
+    query: PageQuery,
+    req: HttpRequest,
+) -> HttpResponse {
+    let target = Target {
+        kind,
+        token: &token,
+        explicit_lang: query.lang.is_some(),
+    };
+    let claims = match claims(&state, kind, &token) {
+        Ok(c) => c,
+        Err(page) => {
+            let lang = language(&query, None, &req);
+            return render(&state, &target, page, PageView::default(), lang);
+        }
+    };
+    let seen = observed(&state, &req);
+    let id = claims.consent_id.to_string();
+    let nonce = claims.nonce.clone();
+    let acted = state
+        .db
+        .run(move |conn| {
+            let now = clock::now();
+            let outcome = write_transaction(conn, |conn| match kind.action {
+                Action::Confirm => links::confirm(conn, &id, &nonce, &seen, now),
+                Action::Refuse => links::refuse(conn, &id, &nonce, &seen, now),
+                Action::Unsubscribe => links::unsubscribe(conn, &id, "one_click", &seen, now),
+            })?;
+            Ok((outcome, load_context(conn, &id)?))
+        })
+        .await;
+    match acted {
+        Ok((outcome, ctx)) => {
+            let page = match outcome {
+                LinkOutcome::Done | LinkOutcome::Already => kind.done,
+                LinkOutcome::Expired => "expired",
+                LinkOutcome::Invalid => "invalid",
+            };
+            let lang = language(&query, ctx.as_ref().map(|c| &c.consent), &req);
+            let view = ctx.map(|c| c.view).unwrap_or_default();
+            render(&state, &target, page, view, lang)
+        }
+        Err(error) => unavailable(error),
+    }
+}
+
+fn unavailable(error: StoreError) -> HttpResponse {
+    use actix_web::ResponseError;
+    super::error::ApiError::from(error).error_response()
+}
+
+macro_rules! page_handlers {
+    ($get:ident, $post:ident, $kind:expr) => {
+        pub async fn $get(
+            state: web::Data<AppState>,
+            token: web::Path<String>,
+            query: web::Query<PageQuery>,
+            req: HttpRequest,
+        ) -> HttpResponse {
+            show(state, $kind, token.into_inner(), query.into_inner(), req).await
+        }
+
+        /// The body (the page's form, or RFC 8058 `List-Unsubscribe=One-Click`, urlencoded or
+        /// multipart) carries nothing the action needs; it is read and dropped.
+        pub async fn $post(
+            state: web::Data<AppState>,
+            token: web::Path<String>,
+            query: web::Query<PageQuery>,
+            req: HttpRequest,
+            _body: web::Bytes,
+        ) -> HttpResponse {
+            act(state, $kind, token.into_inner(), query.into_inner(), req).await
+        }
+    };
+}
+
+page_handlers!(confirm_page, confirm, CONFIRM);
+page_handlers!(refuse_page, refuse, REFUSE);
+page_handlers!(unsubscribe_page, unsubscribe, UNSUBSCRIBE);

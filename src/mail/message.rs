@@ -1,0 +1,86 @@
+//! Builds the confirmation mail: fixed templates (ja/en), text + HTML alternatives, the
+//! sender's legal identity, confirm and "this wasn't me" links, and nothing the submitter
+//! wrote. Optionally DKIM-signed.
+
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{dkim, Mailbox, MultiPart};
+use lettre::Message;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::templates::Templates;
+
+/// Everything the confirmation templates may show.
+#[derive(Serialize)]
+pub struct ConfirmationView<'a> {
+    pub sender_legal_name: &'a str,
+    pub sender_postal_address: &'a str,
+    pub sender_contact: &'a str,
+    pub on_behalf_of: &'a str,
+    pub list_name: &'a str,
+    pub confirm_url: &'a str,
+    pub refuse_url: &'a str,
+    pub expires_at: &'a str,
+    pub recipient: &'a str,
+}
+
+/// A mail ready to send, with what the ledger records about it.
+pub struct Rendered {
+    pub message: Message,
+    pub message_id: String,
+    pub sha256: String,
+}
+
+/// Renders and assembles the confirmation mail in `locale`.
+pub fn confirmation(
+    templates: &Templates,
+    locale: &str,
+    from: &Mailbox,
+    to: Mailbox,
+    view: &ConfirmationView<'_>,
+    dkim: Option<&dkim::DkimConfig>,
+) -> anyhow::Result<Rendered> {
+    let name = |part: &str| format!("mail/confirm/{part}.{locale}");
+    let subject = templates.render(&name("subject"), view)?;
+    let text = templates.render(&name("body.txt"), view)?;
+    let html = templates.render(&name("body.html"), view)?;
+    let domain = from.email.domain().to_owned();
+    let message_id = format!("<{}@{}>", uuid::Uuid::now_v7().simple(), domain);
+    let mut message = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject.trim())
+        .message_id(Some(message_id.clone()))
+        .multipart(MultiPart::alternative_plain_html(text, html))?;
+    // RFC 3834: an automatic, transactional message; auto-responders should stay quiet.
+    message.headers_mut().insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str("Auto-Submitted"),
+        "auto-generated".into(),
+    ));
+    if let Some(config) = dkim {
+        message.sign(config);
+    }
+    let sha256 = hex::encode(Sha256::digest(message.formatted()));
+    Ok(Rendered {
+        message,
+        message_id,
+        sha256,
+    })
+}
+
+/// DKIM settings from (selector, domain, PEM key file): RSA keys in PKCS#1 or PKCS#8 PEM.
+pub fn dkim_config(
+    selector: &str,
+    domain: &str,
+    key_file: &str,
+) -> anyhow::Result<dkim::DkimConfig> {
+    let pem = std::fs::read_to_string(key_file)
+        .map_err(|e| anyhow::anyhow!("cannot read DKIM key {key_file}: {e}"))?;
+    let key = dkim::DkimSigningKey::new(&pem, dkim::DkimSigningAlgorithm::Rsa)
+        .map_err(|e| anyhow::anyhow!("DKIM key {key_file}: {e}"))?;
+    Ok(dkim::DkimConfig::default_config(
+        selector.to_owned(),
+        domain.to_owned(),
+        key,
+    ))
+}

@@ -1,0 +1,78 @@
+//! Where mail goes, from `CONSENTRY_MAIL_URL`: files (`file://DIR`, one `.eml` per mail) or
+//! SMTP (`smtp://` plain for a local relay, `smtp+starttls://`, `smtps://`), pooled.
+
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+pub enum Transport {
+    File(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// A failed send, classified for retry decisions. The text may name the recipient, so it is
+/// stored with the job, never logged.
+#[derive(Debug)]
+pub struct SendError {
+    pub permanent: bool,
+    pub message: String,
+}
+
+impl Transport {
+    /// Builds the transport; must run inside the Tokio runtime (the SMTP pool spawns a task).
+    pub fn from_url(raw: &str) -> anyhow::Result<Self> {
+        if let Some(dir) = raw.strip_prefix("file://") {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create mail directory {dir}: {e}"))?;
+            return Ok(Transport::File(AsyncFileTransport::new(dir)));
+        }
+        let url =
+            url::Url::parse(raw).map_err(|_| anyhow::anyhow!("CONSENTRY_MAIL_URL is not a URL"))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| anyhow::anyhow!("CONSENTRY_MAIL_URL names no host"))?;
+        let builder = match url.scheme() {
+            "smtp" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                .port(url.port().unwrap_or(25)),
+            "smtp+starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?
+                .port(url.port().unwrap_or(587)),
+            "smtps" => {
+                AsyncSmtpTransport::<Tokio1Executor>::relay(host)?.port(url.port().unwrap_or(465))
+            }
+            _ => anyhow::bail!(
+                "CONSENTRY_MAIL_URL must start with file://, smtp://, smtp+starttls:// or smtps://"
+            ),
+        };
+        let builder = if url.username().is_empty() {
+            builder
+        } else {
+            builder.credentials(Credentials::new(
+                percent_decode(url.username()),
+                percent_decode(url.password().unwrap_or_default()),
+            ))
+        };
+        Ok(Transport::Smtp(
+            builder
+                .timeout(Some(std::time::Duration::from_secs(30)))
+                .build(),
+        ))
+    }
+
+    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        match self {
+            Transport::File(t) => t.send(message).await.map(|_| ()).map_err(|e| SendError {
+                permanent: false,
+                message: e.to_string(),
+            }),
+            Transport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| SendError {
+                permanent: e.is_permanent(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}

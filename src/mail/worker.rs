@@ -1,0 +1,283 @@
+//! The outbox worker inside `serve`: wakes at once when a signup enqueues mail and polls for
+//! retries; claims jobs with a lease (SKIP LOCKED on PostgreSQL) so several instances never
+//! send one job twice; retries with capped exponential backoff; records `confirmation_sent`
+//! (Message-ID and SHA-256 of the message) or, finally, `confirmation_failed`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use lettre::message::{dkim::DkimConfig, Mailbox};
+use serde_json::json;
+use tokio::sync::{watch, Notify};
+
+use super::message::{confirmation, ConfirmationView, Rendered};
+use super::templates::Templates;
+use super::transport::Transport;
+use crate::clock;
+use crate::config::Settings;
+use crate::db::consents::{self, ConsentRow};
+use crate::db::ledger::{self, NewEvent};
+use crate::db::lists::{find_list_by_id, ListRow};
+use crate::db::outbox::{self, OutboxRow};
+use crate::db::senders::{find_sender, Sender};
+use crate::db::{write_transaction, Db, DbConn, StoreError};
+use crate::domain::token::{sign, Action, LinkClaims};
+use crate::secrets::Secrets;
+
+const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+const BATCH: i64 = 32;
+const POLL: Duration = Duration::from_secs(1);
+
+pub struct MailWorker {
+    pub db: Db,
+    pub transport: Transport,
+    pub templates: Arc<Templates>,
+    pub settings: Arc<Settings>,
+    pub secrets: Arc<Secrets>,
+    pub from: Mailbox,
+    pub dkim: Option<DkimConfig>,
+    pub wake: Arc<Notify>,
+}
+
+/// What a job needs from storage.
+struct MailContext {
+    consent: ConsentRow,
+    email: String,
+    sender: Sender,
+    list: ListRow,
+}
+
+impl MailWorker {
+    /// Runs until `stop` turns true; a job in flight is finished first.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let now = clock::now();
+            let claimed = self
+                .db
+                .run(move |conn| outbox::claim_due(conn, "mail", now, LEASE, BATCH))
+                .await;
+            match claimed {
+                Ok(jobs) if !jobs.is_empty() => {
+                    for job in jobs {
+                        self.deliver(job).await;
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cannot claim outbox jobs"),
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    async fn deliver(&self, job: OutboxRow) {
+        let job_id = job.id.clone();
+        let consent_id = job.consent_id.clone().unwrap_or_default();
+        let context = self
+            .db
+            .run(move |conn| load_context(conn, &consent_id))
+            .await;
+        let context = match context {
+            Ok(Some(context)) => context,
+            Ok(None) => {
+                // Confirmed, refused, expired or erased before the mail went out: nothing to send.
+                self.settle(
+                    job,
+                    Err(("obsolete: consent no longer pending".into(), true)),
+                )
+                .await;
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, job = %job_id, "cannot load mail context; will retry");
+                return;
+            }
+        };
+        let rendered = match self.render(&context) {
+            Ok(rendered) => rendered,
+            Err(error) => {
+                tracing::error!(%error, job = %job_id, "cannot render confirmation mail");
+                self.settle(job, Err(("render failed".into(), true))).await;
+                return;
+            }
+        };
+        let Rendered {
+            message,
+            message_id,
+            sha256,
+        } = rendered;
+        let sent =
+            tokio::time::timeout(Duration::from_secs(60), self.transport.send(message)).await;
+        let outcome = match sent {
+            Ok(Ok(())) => Ok((message_id, sha256)),
+            Ok(Err(e)) => Err((e.message, e.permanent)),
+            Err(_) => Err(("timed out".into(), false)),
+        };
+        self.settle(job, outcome).await;
+    }
+
+    fn render(&self, c: &MailContext) -> anyhow::Result<Rendered> {
+        let base = &self.settings.base_url;
+        let claims = |action| LinkClaims {
+            action,
+            consent_id: c.consent.id.parse().unwrap_or_default(),
+            nonce: c.consent.nonce.clone(),
+            expires_at: Some(c.consent.expires_at.and_utc().timestamp()),
+        };
+        let keys = &self.secrets.token_keys;
+        let confirm_url = format!("{base}/c/{}", sign(keys, &claims(Action::Confirm)));
+        let refuse_url = format!("{base}/r/{}", sign(keys, &claims(Action::Refuse)));
+        let expires_at = c
+            .consent
+            .expires_at
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string();
+        let view = ConfirmationView {
+            sender_legal_name: &c.sender.legal_name,
+            sender_postal_address: &c.sender.postal_address,
+            sender_contact: &c.sender.contact,
+            on_behalf_of: c.sender.on_behalf_of.as_deref().unwrap_or(""),
+            list_name: &c.list.name,
+            confirm_url: &confirm_url,
+            refuse_url: &refuse_url,
+            expires_at: &expires_at,
+            recipient: &c.email,
+        };
+        let to: Mailbox = c.email.parse()?;
+        confirmation(
+            &self.templates,
+            &c.consent.locale,
+            &self.from,
+            to,
+            &view,
+            self.dkim.as_ref(),
+        )
+    }
+
+    /// Records the attempt: sent, retried later, or failed for good.
+    async fn settle(&self, job: OutboxRow, outcome: Result<(String, String), (String, bool)>) {
+        let mail = self.settings.mail.clone();
+        let job_id = job.id.clone();
+        let result = self
+            .db
+            .run(move |conn| {
+                let now = clock::now();
+                write_transaction(conn, |conn| match outcome {
+                    Ok((message_id, sha256)) => {
+                        outbox::mark_sent(conn, &job.id, now)?;
+                        record(
+                            conn,
+                            &job,
+                            "confirmation_sent",
+                            json!({
+                                "message_id": message_id, "message_sha256": sha256,
+                                "attempt": job.attempts + 1,
+                            }),
+                            now,
+                        )
+                    }
+                    Err((error, permanent)) => {
+                        let attempts = job.attempts + 1;
+                        if permanent || attempts >= mail.max_attempts {
+                            outbox::mark_attempt_failed(conn, &job.id, &error, None)?;
+                            if job.consent_id.is_some() && !error.starts_with("obsolete") {
+                                record(
+                                    conn,
+                                    &job,
+                                    "confirmation_failed",
+                                    json!({
+                                        "attempts": attempts, "permanent": permanent,
+                                    }),
+                                    now,
+                                )?;
+                            }
+                            Ok(())
+                        } else {
+                            let retry_at = now + backoff(&mail, attempts);
+                            outbox::mark_attempt_failed(conn, &job.id, &error, Some(retry_at))
+                        }
+                    }
+                })
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::error!(%error, job = %job_id, "cannot record mail outcome");
+        }
+    }
+}
+
+fn record(
+    conn: &mut DbConn,
+    job: &OutboxRow,
+    kind: &str,
+    data: serde_json::Value,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let event = NewEvent {
+        consent_id: job.consent_id.as_deref(),
+        ..NewEvent::new(kind, data)
+    };
+    ledger::append_event(conn, &job.sender_id, event, now).map(|_| ())
+}
+
+/// `base * 2^(attempts-1)`, capped.
+fn backoff(mail: &crate::config::MailSettings, attempts: i64) -> chrono::Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
+    let delay = mail
+        .retry_base
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(mail.retry_max);
+    chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
+}
+
+/// The consent (still pending), its address, sender and list; `None` when there is nothing
+/// left to mail.
+fn load_context(conn: &mut DbConn, consent_id: &str) -> Result<Option<MailContext>, StoreError> {
+    let Some(consent) = consents::find_consent_by_id(conn, consent_id)? else {
+        return Ok(None);
+    };
+    if consent.status != "pending" || consent.expires_at <= clock::now() {
+        return Ok(None);
+    }
+    let email =
+        consents::find_subscription_by_id(conn, &consent.subscription_id)?.and_then(|s| s.email);
+    let sender = find_sender(conn, &consent.sender_id)?;
+    let list = find_list_by_id(conn, &consent.list_id)?;
+    Ok(match (email, sender, list) {
+        (Some(email), Some(sender), Some(list)) => Some(MailContext {
+            consent,
+            email,
+            sender,
+            list,
+        }),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let mail = crate::config::MailSettings {
+            max_attempts: 8,
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_secs(60),
+            unsubscribe_mailto: None,
+            dkim: None,
+        };
+        let secs: Vec<i64> = (1..=6).map(|a| backoff(&mail, a).num_seconds()).collect();
+        assert_eq!(secs, [5, 10, 20, 40, 60, 60]);
+    }
+}
