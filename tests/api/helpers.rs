@@ -8,14 +8,22 @@ use consentry::db::Db;
 use consentry::domain::api_key::Role;
 use consentry::domain::sender::SenderProfile;
 use consentry::startup::Application;
+
+use crate::smtp::SmtpServer;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
-/// A running server with its own database, one sender and two keys.
+/// A running server with its own database, one sender and two keys, mailing a real SMTP
+/// server on loopback.
 pub struct TestApp {
     pub url: String,
     pub db: Db,
+    pub state: consentry::state::AppState,
+    pub smtp: SmtpServer,
+    pub database_url: String,
+    pub dir: std::path::PathBuf,
+    pub handle: actix_web::dev::ServerHandle,
     pub sender_key: String,
     pub auditor_key: String,
     pub client: reqwest::Client,
@@ -61,36 +69,91 @@ pub fn test_database(dir: &std::path::Path) -> (String, Option<PostgresDb>) {
     }
 }
 
-/// Settings for a test server: port 0, fast cache refresh, mail into the temp dir.
-pub fn test_settings(database_url: &str, dir: &std::path::Path) -> Settings {
-    let mail = format!("file://{}", dir.join("mail").display());
-    let database_url = database_url.to_owned();
-    Settings::from_lookup(move |name| match name {
-        "database_url" => Some(database_url.clone()),
-        "bind" => Some("127.0.0.1:0".into()),
-        "mail_url" => Some(mail.clone()),
-        "cache_refresh_ms" => Some("50".into()),
-        "workers" => Some("2".into()),
-        "log" => Some("warn".into()),
-        _ => None,
+/// Settings for a test server: port 0, fast cache refresh and retries, mail into the temp
+/// dir; `overrides` win.
+pub fn test_settings_with(
+    database_url: &str,
+    dir: &std::path::Path,
+    overrides: &[(&str, String)],
+) -> Settings {
+    let mut values: Vec<(String, String)> = vec![
+        ("database_url".into(), database_url.to_owned()),
+        ("bind".into(), "127.0.0.1:0".into()),
+        ("base_url".into(), "https://consent.example.jp".into()),
+        (
+            "mail_url".into(),
+            format!("file://{}", dir.join("mail").display()),
+        ),
+        (
+            "mail_from".into(),
+            "Consentry <no-reply@consent.example.jp>".into(),
+        ),
+        ("cache_refresh_ms".into(), "50".into()),
+        ("mail_retry_base_ms".into(), "100".into()),
+        ("mail_retry_max_ms".into(), "400".into()),
+        ("workers".into(), "2".into()),
+        ("log".into(), "warn".into()),
+    ];
+    for (name, value) in overrides {
+        values.retain(|(n, _)| n != name);
+        values.push(((*name).to_owned(), value.clone()));
+    }
+    Settings::from_lookup(move |name| {
+        values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
     })
     .expect("test settings")
 }
 
-pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (database_url, postgres) = test_database(dir.path());
-    let app = Application::build(test_settings(&database_url, dir.path()))
+pub fn test_settings(database_url: &str, dir: &std::path::Path) -> Settings {
+    test_settings_with(database_url, dir, &[])
+}
+
+/// Starts a server on `database_url`; returns (url, state, handle).
+pub async fn start_server(
+    database_url: &str,
+    dir: &std::path::Path,
+    overrides: &[(&str, String)],
+) -> (
+    String,
+    consentry::state::AppState,
+    actix_web::dev::ServerHandle,
+) {
+    let app = Application::build(test_settings_with(database_url, dir, overrides))
         .await
         .expect("build app");
     let url = app.local_url();
-    let db = app.state().db.clone();
+    let state = app.state().clone();
+    let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
+    (url, state, handle)
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// A test app with settings overridden (names as in `CONSENTRY_*`, lower case).
+pub async fn spawn_app_with(overrides: &[(&str, String)]) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (database_url, postgres) = test_database(dir.path());
+    let smtp = SmtpServer::start().await;
+    let mut all = vec![("mail_url", smtp.url())];
+    all.extend(overrides.iter().cloned());
+    let (url, state, handle) = start_server(&database_url, dir.path(), &all).await;
+    let db = state.db.clone();
 
     let (_, sender_key, auditor_key) = seed_sender(&db, "Example").await;
     TestApp {
         url,
         db,
+        state,
+        smtp,
+        database_url,
+        dir: dir.path().to_owned(),
+        handle,
         sender_key,
         auditor_key,
         client: reqwest::Client::new(),
@@ -201,4 +264,117 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     false
+}
+
+/// The base URL test servers put in links.
+pub const BASE_URL: &str = "https://consent.example.jp";
+
+impl TestApp {
+    /// Creates the list `slug` with the sender key.
+    pub async fn given_list(&self, slug: &str) {
+        let response = self.create_list(&self.sender_key, &list_body(slug)).await;
+        assert_eq!(response.status(), 201);
+    }
+
+    pub async fn signup_as(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.post("/v1/consents", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A signup that must be accepted; returns the 202 body.
+    pub async fn signup(&self, list: &str, email: &str) -> Value {
+        let body = json!({"list": list, "email": email, "evidence": {"ip": "203.0.113.7", "user_agent": "Mozilla/5.0 test"}});
+        let response = self.signup_as(&self.sender_key, &body).await;
+        assert_eq!(response.status(), 202);
+        response.json().await.unwrap()
+    }
+
+    pub async fn check(&self, list: &str, email: &str) -> Value {
+        let response = self
+            .get("/v1/check", &self.sender_key)
+            .query(&[("list", list), ("email", email)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub async fn consent(&self, id: &str) -> Value {
+        self.get(&format!("/v1/consents/{id}"), &self.sender_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// A link from a mail or an answer, pointed at this server instead of the base URL.
+    pub fn local(&self, link: &str) -> String {
+        assert!(link.starts_with(BASE_URL), "links use the base URL: {link}");
+        link.replacen(BASE_URL, &self.url, 1)
+    }
+
+    /// GET a page link.
+    pub async fn open(&self, link: &str) -> reqwest::Response {
+        self.client.get(self.local(link)).send().await.unwrap()
+    }
+
+    /// POST a page link, as its button does.
+    pub async fn press(&self, link: &str) -> reqwest::Response {
+        self.client
+            .post(self.local(link))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Waits for the `n`-th mail to arrive and returns the latest mail sent to `email`.
+    pub async fn mail_to(&self, email: &str, n: usize) -> crate::smtp::ReceivedMail {
+        let mails = self.smtp.wait_for(n).await;
+        mails
+            .into_iter()
+            .rev()
+            .find(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(email)))
+            .unwrap_or_else(|| panic!("no mail to {email}"))
+    }
+
+    /// (confirm link, refuse link) of a confirmation mail.
+    pub fn links_of(mail: &crate::smtp::ReceivedMail) -> (String, String) {
+        let links = mail.links();
+        let confirm = links
+            .iter()
+            .find(|l| l.contains("/c/"))
+            .expect("confirm link")
+            .clone();
+        let refuse = links
+            .iter()
+            .find(|l| l.contains("/r/"))
+            .expect("refuse link")
+            .clone();
+        (confirm, refuse)
+    }
+
+    /// Mail jobs in the outbox for a consent, straight from storage.
+    pub async fn mail_jobs(&self, consent_id: &str) -> i64 {
+        use consentry::db::schema::outbox;
+        use diesel::prelude::*;
+        let db = self.db.clone();
+        let id = consent_id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            outbox::table
+                .filter(outbox::consent_id.eq(id))
+                .count()
+                .get_result::<i64>(&mut *db.get().unwrap())
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
 }

@@ -6,6 +6,7 @@
 
 mod auth;
 mod cli;
+mod doi;
 mod errors;
 mod helpers;
 mod lists;
