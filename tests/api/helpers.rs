@@ -21,9 +21,6 @@ pub struct TestApp {
     pub db: Db,
     pub state: consentry::state::AppState,
     pub smtp: SmtpServer,
-    pub database_url: String,
-    pub dir: std::path::PathBuf,
-    pub handle: actix_web::dev::ServerHandle,
     pub sender_key: String,
     pub auditor_key: String,
     pub client: reqwest::Client,
@@ -142,7 +139,7 @@ pub async fn spawn_app_with(overrides: &[(&str, String)]) -> TestApp {
     let smtp = SmtpServer::start().await;
     let mut all = vec![("mail_url", smtp.url())];
     all.extend(overrides.iter().cloned());
-    let (url, state, handle) = start_server(&database_url, dir.path(), &all).await;
+    let (url, state, _) = start_server(&database_url, dir.path(), &all).await;
     let db = state.db.clone();
 
     let (_, sender_key, auditor_key) = seed_sender(&db, "Example").await;
@@ -151,9 +148,6 @@ pub async fn spawn_app_with(overrides: &[(&str, String)]) -> TestApp {
         db,
         state,
         smtp,
-        database_url,
-        dir: dir.path().to_owned(),
-        handle,
         sender_key,
         auditor_key,
         client: reqwest::Client::new(),
@@ -377,4 +371,51 @@ impl TestApp {
         .await
         .unwrap()
     }
+}
+
+impl TestApp {
+    /// Attempts made so far on a consent's mail jobs, straight from storage.
+    pub async fn mail_attempts(&self, consent_id: &str) -> i64 {
+        use consentry::db::schema::outbox;
+        use diesel::prelude::*;
+        let db = self.db.clone();
+        let id = consent_id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            outbox::table
+                .filter(outbox::consent_id.eq(id))
+                .select(outbox::attempts)
+                .load::<i64>(&mut *db.get().unwrap())
+                .unwrap()
+                .into_iter()
+                .sum()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A ledger event by id, as (kind, data).
+    pub async fn event(&self, id: &str) -> (String, Value) {
+        use consentry::db::schema::events;
+        use diesel::prelude::*;
+        let db = self.db.clone();
+        let id = id.to_owned();
+        let (kind, data): (String, String) = tokio::task::spawn_blocking(move || {
+            events::table
+                .find(id)
+                .select((events::kind, events::data))
+                .first(&mut *db.get().unwrap())
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        (kind, serde_json::from_str(&data).unwrap())
+    }
+}
+
+/// A loopback port with nothing listening (an SMTP server that is down).
+pub async fn dead_port() -> u16 {
+    let smtp = SmtpServer::start().await;
+    let port = smtp.port();
+    smtp.stop().await;
+    port
 }

@@ -5,10 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod batch;
 mod cli;
+mod delivery;
 mod doi;
 mod errors;
 mod helpers;
 mod lists;
 mod ops;
+mod pages;
 mod smtp;
