@@ -48,6 +48,30 @@ impl<K: Eq + Hash + Clone, V: Clone> Generational<K, V> {
         }
     }
 
+    /// The cached value, or the one `load` produces, cached unless a clear intervened. While
+    /// one caller loads a key, others asking for it wait for that result instead of loading
+    /// it again (a burst of first requests with one API key runs argon2 once, not once per
+    /// request). A failed load caches nothing; the next waiter tries itself.
+    pub async fn get_or_load<E, F, Fut>(&self, key: K, load: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        let generation = self.generation();
+        let guard = match self.map.get_value_or_guard_async(&key).await {
+            Ok(value) => return Ok(value),
+            Err(guard) => guard,
+        };
+        let value = load().await?;
+        if self.generation() == generation {
+            let _ = guard.insert(value.clone());
+            if self.generation() != generation {
+                self.map.remove(&key);
+            }
+        }
+        Ok(value)
+    }
+
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.map.clear();

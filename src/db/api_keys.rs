@@ -28,8 +28,9 @@ pub fn find_api_key(conn: &mut DbConn, id: &str) -> Result<Option<ApiKeyRow>, St
     Ok(api_keys::table
         .find(id)
         .select(ApiKeyRow::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .into_iter()
+        .next())
 }
 
 pub fn list_api_keys(conn: &mut DbConn, sender_id: &str) -> Result<Vec<ApiKeyRow>, StoreError> {

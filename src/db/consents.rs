@@ -58,8 +58,9 @@ pub fn find_subscription(
         .filter(subscriptions::list_id.eq(list_id))
         .filter(subscriptions::address_key.eq(address_key))
         .select(SubscriptionRow::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .into_iter()
+        .next())
 }
 
 /// Every subscription of an address with one sender (all lists).
@@ -82,8 +83,9 @@ pub fn find_subscription_by_id(
     Ok(subscriptions::table
         .find(id)
         .select(SubscriptionRow::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .into_iter()
+        .next())
 }
 
 pub fn insert_subscription(conn: &mut DbConn, row: &SubscriptionRow) -> Result<(), StoreError> {
@@ -123,8 +125,9 @@ pub fn find_consent(
         .find(id)
         .filter(consents::sender_id.eq(sender_id))
         .select(ConsentRow::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .into_iter()
+        .next())
 }
 
 /// A consent by id alone: for links, where the signed token is the authority.
@@ -132,8 +135,9 @@ pub fn find_consent_by_id(conn: &mut DbConn, id: &str) -> Result<Option<ConsentR
     Ok(consents::table
         .find(id)
         .select(ConsentRow::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .into_iter()
+        .next())
 }
 
 pub fn insert_consent(conn: &mut DbConn, row: &ConsentRow) -> Result<(), StoreError> {
@@ -274,11 +278,13 @@ pub fn check_one(
     list_id: &str,
     address_key: &str,
 ) -> Result<Option<CheckRow>, StoreError> {
-    Ok(check_query(sender_id, list_id)
+    let query = check_query(sender_id, list_id)
         .filter(subscriptions::address_key.eq(address_key))
-        .select(CHECK_COLUMNS)
-        .first(conn)
-        .optional()?)
+        .select(CHECK_COLUMNS);
+    // `load`, not `first`: a bound LIMIT makes SQLite re-prepare the statement on every
+    // execution (measured), and the unique index yields at most one row anyway.
+    let rows: Vec<CheckRow> = crate::on_backend!(conn, |c| query.load(c))?;
+    Ok(rows.into_iter().next())
 }
 
 /// The rows for many address keys at once (a batch check's chunk).
@@ -288,8 +294,8 @@ pub fn check_many(
     list_id: &str,
     address_keys: &[String],
 ) -> Result<Vec<CheckRow>, StoreError> {
-    Ok(check_query(sender_id, list_id)
+    let query = check_query(sender_id, list_id)
         .filter(subscriptions::address_key.eq_any(address_keys))
-        .select(CHECK_COLUMNS)
-        .load(conn)?)
+        .select(CHECK_COLUMNS);
+    Ok(crate::on_backend!(conn, |c| query.load(c))?)
 }

@@ -19,8 +19,9 @@ pub fn find_answer(
             idempotency_keys::response_status,
             idempotency_keys::response_body,
         ))
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .into_iter()
+        .next())
 }
 
 pub fn store_answer(

@@ -79,7 +79,11 @@ fn lock_head(conn: &mut DbConn, sender_id: &str) -> Result<(i64, String), StoreE
         .select((chain_heads::seq, chain_heads::hash));
     Ok(match conn {
         DbConn::Postgres(pg) => query.for_update().first(pg)?,
-        DbConn::Sqlite(lite) => query.first(lite)?,
+        DbConn::Sqlite(lite) => query
+            .load(lite)?
+            .into_iter()
+            .next()
+            .ok_or(diesel::result::Error::NotFound)?,
     })
 }
 
@@ -171,6 +175,7 @@ pub fn last_event_at(
         .filter(events::kind.eq(kind))
         .order(events::seq.desc())
         .select(events::at)
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .into_iter()
+        .next())
 }

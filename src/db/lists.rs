@@ -57,8 +57,9 @@ pub fn find_list(
         .filter(lists::sender_id.eq(sender_id))
         .filter(lists::slug.eq(slug))
         .select(ListRow::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .into_iter()
+        .next())
 }
 
 pub fn list_lists(conn: &mut DbConn, sender_id: &str) -> Result<Vec<ListRow>, StoreError> {
@@ -230,6 +231,7 @@ pub fn find_list_by_id(conn: &mut DbConn, id: &str) -> Result<Option<ListRow>, S
     Ok(lists::table
         .find(id)
         .select(ListRow::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .into_iter()
+        .next())
 }

@@ -32,6 +32,7 @@ pub fn find_sender(conn: &mut DbConn, id: &str) -> Result<Option<Sender>, StoreE
     Ok(senders::table
         .find(id)
         .select(Sender::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .into_iter()
+        .next())
 }

@@ -9,8 +9,9 @@ pub fn find_setting(conn: &mut DbConn, name: &str) -> Result<Option<String>, Sto
     Ok(server_settings::table
         .find(name)
         .select(server_settings::value)
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .into_iter()
+        .next())
 }
 
 /// Stores `value` under `name` unless a value is there already, and returns the stored one.

@@ -72,16 +72,15 @@ pub async fn load_sender(state: &AppState, sender_id: &str) -> Result<Arc<Sender
     if let Some(sender) = state.caches.senders.get(&key) {
         return Ok(sender);
     }
-    let generation = state.caches.senders.generation();
     let id = key.clone();
-    let sender = state
-        .db
-        .run(move |conn| find_sender(conn, &id))
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    let sender = Arc::new(sender);
-    state.caches.senders.insert(generation, key, sender.clone());
-    Ok(sender)
+    state
+        .caches
+        .senders
+        .get_or_load(key, || async move {
+            let found = state.db.run(move |conn| find_sender(conn, &id)).await?;
+            found.map(Arc::new).ok_or(ApiError::Unauthorized)
+        })
+        .await
 }
 
 #[derive(Serialize, ToSchema)]
@@ -125,7 +124,7 @@ pub async fn check(
     let (sender_id, list_id) = (caller.sender_id.clone(), list.list.id.clone());
     let (row, suppressed) = state
         .db
-        .run(move |conn| {
+        .read(move |conn| {
             let row = check_one(conn, &sender_id, &list_id, &address_key)?;
             let suppressed =
                 row.is_none() && suppressions::is_suppressed(conn, &sender_id, &address_key)?;

@@ -121,7 +121,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) => ApiError::Unavailable,
+            StoreError::Unavailable(_) | StoreError::Connect(_) => ApiError::Unavailable,
             other => ApiError::Internal(other.into()),
         }
     }

@@ -111,16 +111,18 @@ pub async fn load_list(
     if let Some(found) = state.caches.lists.get(&key) {
         return Ok(found);
     }
-    let generation = state.caches.lists.generation();
     let (sender, wanted) = key.clone();
-    let found = state
-        .db
-        .run(move |conn| store::find_list_with_texts(conn, &sender, &wanted))
-        .await?
-        .ok_or(ApiError::UnknownList)?;
-    let found = Arc::new(found);
-    state.caches.lists.insert(generation, key, found.clone());
-    Ok(found)
+    state
+        .caches
+        .lists
+        .get_or_load(key, || async move {
+            let found = state
+                .db
+                .run(move |conn| store::find_list_with_texts(conn, &sender, &wanted))
+                .await?;
+            found.map(Arc::new).ok_or(ApiError::UnknownList)
+        })
+        .await
 }
 
 #[utoipa::path(post, path = "/v1/lists", tag = "lists", request_body = CreateList,
