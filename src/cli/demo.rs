@@ -100,6 +100,14 @@ Try it in another terminal:
        -H 'Content-Type: application/json' \
        -d '{{"slug":"offers","name":"Weekly offers","consent_text":"I agree to receive weekly offers by email.","policy_url":"https://demo-shop.example/privacy","locale":"ja"}}'
   curl -s {api}/v1/lists/offers -H "Authorization: Bearer $CONSENTRY_KEY"
+
+Double opt-in, step by step (the README explains each step):
+
+  curl -s -X POST {api}/v1/consents -H "Authorization: Bearer $CONSENTRY_KEY" \
+       -H 'Content-Type: application/json' -d '{{"list":"newsletter","email":"you@example.com"}}'
+  cargo run --release -- mail show      # the confirmation mail; open its confirm link in a browser
+  curl -s "{api}/v1/check?list=newsletter&email=you@example.com" -H "Authorization: Bearer $CONSENTRY_KEY"
+
   curl -s {api}/metrics | head
   curl -s {api}/openapi.json | head
 

@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod key;
+pub mod mail;
 pub mod sender;
 pub mod serve;
 
@@ -40,6 +41,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Read mail written by the file transport.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
 }
 
 impl Cli {
@@ -63,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo => demo::run(settings),
         Command::Sender(command) => sender::run(&settings, command),
         Command::Key(command) => key::run(&settings, command),
+        Command::Mail(command) => mail::run(&settings, command),
     }
 }
 

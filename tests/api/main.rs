@@ -8,6 +8,7 @@ mod auth;
 mod batch;
 mod cli;
 mod delivery;
+mod dkim;
 mod doi;
 mod errors;
 mod helpers;
