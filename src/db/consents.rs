@@ -18,6 +18,10 @@ pub struct SubscriptionRow {
     pub email: Option<String>,
     pub status: String,
     pub current_consent_id: String,
+    /// Of the current consent.
+    pub confirmed_at: Option<NaiveDateTime>,
+    /// Of the current consent.
+    pub evidence_sha256: String,
     pub updated_at: NaiveDateTime,
 }
 
@@ -95,20 +99,53 @@ pub fn insert_subscription(conn: &mut DbConn, row: &SubscriptionRow) -> Result<(
     Ok(())
 }
 
-/// Points a subscription at its current consent and state.
-pub fn set_subscription_state(
+/// Points an existing subscription at a new consent (a new double opt-in).
+pub fn point_subscription(
+    conn: &mut DbConn,
+    id: &str,
+    consent: &ConsentRow,
+    email: &str,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::status.eq(&consent.status),
+            subscriptions::current_consent_id.eq(&consent.id),
+            subscriptions::confirmed_at.eq(consent.confirmed_at),
+            subscriptions::evidence_sha256.eq(&consent.evidence_sha256),
+            subscriptions::email.eq(email),
+            subscriptions::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks a subscription confirmed by its current consent.
+pub fn confirm_subscription(
+    conn: &mut DbConn,
+    id: &str,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::status.eq("confirmed"),
+            subscriptions::confirmed_at.eq(at),
+            subscriptions::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Moves a subscription to an end state (its consent ended).
+pub fn end_subscription(
     conn: &mut DbConn,
     id: &str,
     status: &str,
-    current_consent_id: &str,
-    email: Option<&str>,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
     diesel::update(subscriptions::table.find(id))
         .set((
             subscriptions::status.eq(status),
-            subscriptions::current_consent_id.eq(current_consent_id),
-            subscriptions::email.eq(email),
             subscriptions::updated_at.eq(at),
         ))
         .execute(conn)?;
@@ -239,37 +276,20 @@ pub struct CheckRow {
     pub evidence_sha256: String,
 }
 
-type CheckJoin = diesel::dsl::InnerJoinOn<
-    subscriptions::table,
-    consents::table,
-    diesel::dsl::Eq<consents::id, subscriptions::current_consent_id>,
->;
-type CheckQuery<'a> = diesel::dsl::Filter<
-    diesel::dsl::Filter<CheckJoin, diesel::dsl::Eq<subscriptions::sender_id, &'a str>>,
-    diesel::dsl::Eq<subscriptions::list_id, &'a str>,
->;
-
-fn check_query<'a>(sender_id: &'a str, list_id: &'a str) -> CheckQuery<'a> {
-    subscriptions::table
-        .inner_join(consents::table.on(consents::id.eq(subscriptions::current_consent_id)))
-        .filter(subscriptions::sender_id.eq(sender_id))
-        .filter(subscriptions::list_id.eq(list_id))
-}
-
 type CheckColumns = (
     subscriptions::address_key,
     subscriptions::status,
-    consents::id,
-    consents::confirmed_at,
-    consents::evidence_sha256,
+    subscriptions::current_consent_id,
+    subscriptions::confirmed_at,
+    subscriptions::evidence_sha256,
 );
 
 const CHECK_COLUMNS: CheckColumns = (
     subscriptions::address_key,
     subscriptions::status,
-    consents::id,
-    consents::confirmed_at,
-    consents::evidence_sha256,
+    subscriptions::current_consent_id,
+    subscriptions::confirmed_at,
+    subscriptions::evidence_sha256,
 );
 
 pub fn check_one(
@@ -278,7 +298,9 @@ pub fn check_one(
     list_id: &str,
     address_key: &str,
 ) -> Result<Option<CheckRow>, StoreError> {
-    let query = check_query(sender_id, list_id)
+    let query = subscriptions::table
+        .filter(subscriptions::sender_id.eq(sender_id))
+        .filter(subscriptions::list_id.eq(list_id))
         .filter(subscriptions::address_key.eq(address_key))
         .select(CHECK_COLUMNS);
     // `load`, not `first`: a bound LIMIT makes SQLite re-prepare the statement on every
@@ -294,7 +316,9 @@ pub fn check_many(
     list_id: &str,
     address_keys: &[String],
 ) -> Result<Vec<CheckRow>, StoreError> {
-    let query = check_query(sender_id, list_id)
+    let query = subscriptions::table
+        .filter(subscriptions::sender_id.eq(sender_id))
+        .filter(subscriptions::list_id.eq(list_id))
         .filter(subscriptions::address_key.eq_any(address_keys))
         .select(CHECK_COLUMNS);
     Ok(crate::on_backend!(conn, |c| query.load(c))?)

@@ -101,7 +101,7 @@ impl r2d2::ManageConnection for ConnectionManager {
                 // Per-connection settings; WAL is a file property set once at pool creation.
                 conn.batch_execute(
                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                     PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;",
+                     PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 1073741824;",
                 )
                 .map_err(Error::QueryError)?;
                 Ok(DbConn::Sqlite(conn))

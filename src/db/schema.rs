@@ -61,6 +61,8 @@ diesel::table! {
         email -> Nullable<Text>,
         status -> Text,
         current_consent_id -> Text,
+        confirmed_at -> Nullable<Timestamp>,
+        evidence_sha256 -> Text,
         updated_at -> Timestamp,
     }
 }

@@ -81,14 +81,7 @@ pub fn confirm(
     let sent_at = ledger::last_event_at(conn, &consent.id, "confirmation_sent")?;
     consents::set_consent_status(conn, &consent.id, "confirmed", now)?;
     if sub.current_consent_id == consent.id {
-        consents::set_subscription_state(
-            conn,
-            &sub.id,
-            "confirmed",
-            &consent.id,
-            sub.email.as_deref(),
-            now,
-        )?;
+        consents::confirm_subscription(conn, &sub.id, now)?;
     }
     let event = NewEvent {
         consent_id: Some(&consent.id),

@@ -78,14 +78,7 @@ pub fn end_consent(
     consents::set_consent_status(conn, &consent.id, status, now)?;
     if let Some(sub) = consents::find_subscription_by_id(conn, &consent.subscription_id)? {
         if sub.current_consent_id == consent.id {
-            consents::set_subscription_state(
-                conn,
-                &sub.id,
-                status,
-                &consent.id,
-                sub.email.as_deref(),
-                now,
-            )?;
+            consents::end_subscription(conn, &sub.id, status, now)?;
         }
     }
     ledger::append_event(conn, &consent.sender_id, event, now)?;

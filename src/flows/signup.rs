@@ -174,6 +174,7 @@ fn new_consent(
     now: NaiveDateTime,
 ) -> Result<ConsentRow, StoreError> {
     let consent_id = uuid::Uuid::now_v7().to_string();
+    let evidence_sha256 = request.evidence.sha256();
     let subscription_id = match existing {
         Some(sub) => sub.id.clone(),
         None => {
@@ -186,6 +187,8 @@ fn new_consent(
                 email: Some(request.email.as_str().to_owned()),
                 status: "pending".into(),
                 current_consent_id: consent_id.clone(),
+                confirmed_at: None,
+                evidence_sha256: evidence_sha256.clone(),
                 updated_at: now,
             };
             consents::insert_subscription(conn, &sub)?;
@@ -203,7 +206,7 @@ fn new_consent(
         collection_method: request.evidence.collection_method.clone(),
         source_url: request.evidence.source_url.clone(),
         collected_at: request.evidence.collected_at,
-        evidence_sha256: request.evidence.sha256(),
+        evidence_sha256,
         client_ip_key: request.client_ip_key.clone(),
         nonce: new_nonce(),
         mail_count: 0,
@@ -215,12 +218,11 @@ fn new_consent(
     };
     consents::insert_consent(conn, &consent)?;
     if existing.is_some() {
-        consents::set_subscription_state(
+        consents::point_subscription(
             conn,
             &consent.subscription_id,
-            "pending",
-            &consent.id,
-            Some(request.email.as_str()),
+            &consent,
+            request.email.as_str(),
             now,
         )?;
     }

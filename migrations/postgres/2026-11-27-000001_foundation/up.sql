@@ -49,7 +49,8 @@ CREATE TABLE consent_texts (
     UNIQUE (list_id, version)
 );
 
--- One row per (sender, list, address key): the current state of the address on that list.
+-- One row per (sender, list, address key): the current state of the address on that list,
+-- which is all a compliance check reads.
 CREATE TABLE subscriptions (
     id                 TEXT PRIMARY KEY NOT NULL,
     sender_id          TEXT NOT NULL REFERENCES senders (id),
@@ -59,6 +60,9 @@ CREATE TABLE subscriptions (
     email              TEXT,
     status             TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'unsubscribed', 'expired', 'refused')),
     current_consent_id TEXT NOT NULL,
+    -- Copied from the current consent so a compliance check reads one row, no join.
+    confirmed_at       TIMESTAMP,
+    evidence_sha256    TEXT NOT NULL,
     updated_at         TIMESTAMP NOT NULL,
     UNIQUE (sender_id, list_id, address_key)
 );
