@@ -12,6 +12,8 @@ use utoipa::{Modify, OpenApi};
         super::consents::create_consent, super::consents::get_consent, super::consents::resend,
         super::check::check, super::check_batch::check_batch,
         super::unsubscribes::record_unsubscribe,
+        super::pages::confirm_page, super::pages::confirm, super::pages::refuse_page,
+        super::pages::refuse, super::pages::unsubscribe_page, super::pages::unsubscribe,
         super::ops::healthz, super::ops::readyz, super::ops::metrics, super::ops::openapi,
     ),
     modifiers(&BearerAuth),

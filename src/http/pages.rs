@@ -313,7 +313,11 @@ fn unavailable(error: StoreError) -> HttpResponse {
 }
 
 macro_rules! page_handlers {
-    ($get:ident, $post:ident, $kind:expr) => {
+    ($get:ident, $post:ident, $kind:expr, $path:literal, $what:literal) => {
+        #[doc = concat!("The ", $what, " page (HTML, ja/en, `?lang=` overrides). Changes nothing.")]
+        #[utoipa::path(get, path = $path, tag = "pages", params(("token" = String, Path), ("lang" = Option<String>, Query)),
+            responses((status = 200, content_type = "text/html"), (status = 400, description = "bad or tampered link", content_type = "text/html"),
+                      (status = 410, description = "expired link", content_type = "text/html")))]
         pub async fn $get(
             state: web::Data<AppState>,
             token: web::Path<String>,
@@ -325,6 +329,10 @@ macro_rules! page_handlers {
 
         /// The body (the page's form, or RFC 8058 `List-Unsubscribe=One-Click`, urlencoded or
         /// multipart) carries nothing the action needs; it is read and dropped.
+        #[doc = concat!("Acts: ", $what, ". Answers 200 with a page, never a redirect; no cookie or auth.")]
+        #[utoipa::path(post, path = $path, tag = "pages", params(("token" = String, Path), ("lang" = Option<String>, Query)),
+            responses((status = 200, content_type = "text/html"), (status = 400, content_type = "text/html"),
+                      (status = 410, content_type = "text/html")))]
         pub async fn $post(
             state: web::Data<AppState>,
             token: web::Path<String>,
@@ -337,6 +345,24 @@ macro_rules! page_handlers {
     };
 }
 
-page_handlers!(confirm_page, confirm, CONFIRM);
-page_handlers!(refuse_page, refuse, REFUSE);
-page_handlers!(unsubscribe_page, unsubscribe, UNSUBSCRIBE);
+page_handlers!(
+    confirm_page,
+    confirm,
+    CONFIRM,
+    "/c/{token}",
+    "confirm a subscription"
+);
+page_handlers!(
+    refuse_page,
+    refuse,
+    REFUSE,
+    "/r/{token}",
+    "\"this wasn't me\""
+);
+page_handlers!(
+    unsubscribe_page,
+    unsubscribe,
+    UNSUBSCRIBE,
+    "/u/{token}",
+    "unsubscribe"
+);

@@ -75,3 +75,46 @@ async fn a_restart_with_a_queued_mail_loses_nothing() {
     let mails = smtp.wait_for(1).await;
     assert_eq!(mails[0].to, ["kept@example.jp"]);
 }
+
+#[tokio::test]
+async fn two_instances_on_one_database_never_send_one_mail_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, _postgres) = test_database(dir.path());
+    let smtp = SmtpServer::start().await;
+    let mail_url = [("mail_url", smtp.url())];
+    let (first, state, _h1) = start_server(&database_url, dir.path(), &mail_url).await;
+    let (second, _, _h2) = start_server(&database_url, dir.path(), &mail_url).await;
+    let (_, key, _) = seed_sender(&state.db, "Shop").await;
+    let client = reqwest::Client::new();
+    let list = crate::helpers::list_body("newsletter");
+    let created = client
+        .post(format!("{first}/v1/lists"))
+        .bearer_auth(&key)
+        .json(&list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    for i in 0..20 {
+        let url = if i % 2 == 0 { &first } else { &second };
+        let signup = json!({"list": "newsletter", "email": format!("reader{i}@example.jp")});
+        let response = client
+            .post(format!("{url}/v1/consents"))
+            .bearer_auth(&key)
+            .json(&signup)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+
+    smtp.wait_for(20).await;
+    // Let a duplicate, if any, arrive before counting.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut recipients: Vec<String> = smtp.mails().into_iter().map(|m| m.to[0].clone()).collect();
+    recipients.sort();
+    let total = recipients.len();
+    recipients.dedup();
+    assert_eq!((total, recipients.len()), (20, 20));
+}

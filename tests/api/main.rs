@@ -12,6 +12,7 @@ mod dkim;
 mod doi;
 mod errors;
 mod helpers;
+mod lifecycle;
 mod lists;
 mod ops;
 mod pages;
