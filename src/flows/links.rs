@@ -42,8 +42,15 @@ fn load(
     Ok(sub.map(|s| (consent, s)))
 }
 
-fn nonce_matches(consent: &ConsentRow, nonce: &str) -> bool {
-    bool::from(consent.nonce.as_bytes().ct_eq(nonce.as_bytes()))
+/// The consent and subscription of a confirm or refuse link, if the link's nonce is still the
+/// consent's (a resend replaces it). Compared in constant time.
+fn load_current(
+    conn: &mut DbConn,
+    consent_id: &str,
+    nonce: &str,
+) -> Result<Option<(ConsentRow, SubscriptionRow)>, StoreError> {
+    Ok(load(conn, consent_id)?
+        .filter(|(consent, _)| bool::from(consent.nonce.as_bytes().ct_eq(nonce.as_bytes()))))
 }
 
 fn pii(sub: &SubscriptionRow, observed: &Observed) -> Pii {
@@ -63,12 +70,9 @@ pub fn confirm(
     observed: &Observed,
     now: NaiveDateTime,
 ) -> Result<LinkOutcome, StoreError> {
-    let Some((consent, sub)) = load(conn, consent_id)? else {
+    let Some((consent, sub)) = load_current(conn, consent_id, nonce)? else {
         return Ok(LinkOutcome::Invalid);
     };
-    if !nonce_matches(&consent, nonce) {
-        return Ok(LinkOutcome::Invalid);
-    }
     match consent.status.as_str() {
         "confirmed" => return Ok(LinkOutcome::Already),
         "pending" if consent.expires_at > now => {}
@@ -108,12 +112,9 @@ pub fn refuse(
     observed: &Observed,
     now: NaiveDateTime,
 ) -> Result<LinkOutcome, StoreError> {
-    let Some((consent, sub)) = load(conn, consent_id)? else {
+    let Some((consent, sub)) = load_current(conn, consent_id, nonce)? else {
         return Ok(LinkOutcome::Invalid);
     };
-    if !nonce_matches(&consent, nonce) {
-        return Ok(LinkOutcome::Invalid);
-    }
     if consent.status == "refused" {
         return Ok(LinkOutcome::Already);
     }

@@ -203,38 +203,48 @@ fn page_for_get(kind: Kind, claims: &LinkClaims, ctx: &Context) -> &'static str 
     }
 }
 
-async fn show(
+/// Verifies the link, shows (GET) or acts (POST), and renders the resulting page.
+async fn respond(
     state: web::Data<AppState>,
     kind: Kind,
     token: String,
     query: PageQuery,
     req: HttpRequest,
+    post: bool,
 ) -> HttpResponse {
     let target = Target {
         kind,
         token: &token,
         explicit_lang: query.lang.is_some(),
     };
-    let claims = match claims(&state, kind, &token) {
-        Ok(c) => c,
-        Err(page) => {
-            let lang = language(&query, None, &req);
-            return render(&state, &target, page, PageView::default(), lang);
-        }
+    let outcome = match claims(&state, kind, &token) {
+        Err(page) => Ok((page, None)),
+        Ok(claims) if post => act(&state, kind, &claims, &req).await,
+        Ok(claims) => show(&state, kind, &claims).await,
     };
-    let id = claims.consent_id.to_string();
-    match state.db.run(move |conn| load_context(conn, &id)).await {
-        Ok(Some(ctx)) => {
-            let page = page_for_get(kind, &claims, &ctx);
-            let lang = language(&query, Some(&ctx.consent), &req);
-            render(&state, &target, page, ctx.view, lang)
-        }
-        Ok(None) => {
-            let lang = language(&query, None, &req);
-            render(&state, &target, "invalid", PageView::default(), lang)
+    match outcome {
+        Ok((page, ctx)) => {
+            let lang = language(&query, ctx.as_ref().map(|c| &c.consent), &req);
+            let view = ctx.map(|c| c.view).unwrap_or_default();
+            render(&state, &target, page, view, lang)
         }
         Err(error) => unavailable(error),
     }
+}
+
+/// The page a GET shows; nothing changes.
+async fn show(
+    state: &AppState,
+    kind: Kind,
+    claims: &LinkClaims,
+) -> Result<(&'static str, Option<Context>), StoreError> {
+    let id = claims.consent_id.to_string();
+    Ok(
+        match state.db.run(move |conn| load_context(conn, &id)).await? {
+            Some(ctx) => (page_for_get(kind, claims, &ctx), Some(ctx)),
+            None => ("invalid", None),
+        },
+    )
 }
 
 fn observed(state: &AppState, req: &HttpRequest) -> Observed {
@@ -258,29 +268,17 @@ fn observed(state: &AppState, req: &HttpRequest) -> Observed {
     Observed { ip, user_agent }
 }
 
+/// The button was pressed: confirm, refuse or unsubscribe, then the page that says so.
 async fn act(
-    state: web::Data<AppState>,
+    state: &AppState,
     kind: Kind,
-    token: String,
-    query: PageQuery,
-    req: HttpRequest,
-) -> HttpResponse {
-    let target = Target {
-        kind,
-        token: &token,
-        explicit_lang: query.lang.is_some(),
-    };
-    let claims = match claims(&state, kind, &token) {
-        Ok(c) => c,
-        Err(page) => {
-            let lang = language(&query, None, &req);
-            return render(&state, &target, page, PageView::default(), lang);
-        }
-    };
-    let seen = observed(&state, &req);
+    claims: &LinkClaims,
+    req: &HttpRequest,
+) -> Result<(&'static str, Option<Context>), StoreError> {
+    let seen = observed(state, req);
     let id = claims.consent_id.to_string();
     let nonce = claims.nonce.clone();
-    let acted = state
+    let (outcome, ctx) = state
         .db
         .run(move |conn| {
             let now = clock::now();
@@ -291,20 +289,13 @@ async fn act(
             })?;
             Ok((outcome, load_context(conn, &id)?))
         })
-        .await;
-    match acted {
-        Ok((outcome, ctx)) => {
-            let page = match outcome {
-                LinkOutcome::Done | LinkOutcome::Already => kind.done,
-                LinkOutcome::Expired => "expired",
-                LinkOutcome::Invalid => "invalid",
-            };
-            let lang = language(&query, ctx.as_ref().map(|c| &c.consent), &req);
-            let view = ctx.map(|c| c.view).unwrap_or_default();
-            render(&state, &target, page, view, lang)
-        }
-        Err(error) => unavailable(error),
-    }
+        .await?;
+    let page = match outcome {
+        LinkOutcome::Done | LinkOutcome::Already => kind.done,
+        LinkOutcome::Expired => "expired",
+        LinkOutcome::Invalid => "invalid",
+    };
+    Ok((page, ctx))
 }
 
 fn unavailable(error: StoreError) -> HttpResponse {
@@ -324,7 +315,7 @@ macro_rules! page_handlers {
             query: web::Query<PageQuery>,
             req: HttpRequest,
         ) -> HttpResponse {
-            show(state, $kind, token.into_inner(), query.into_inner(), req).await
+            respond(state, $kind, token.into_inner(), query.into_inner(), req, false).await
         }
 
         /// The body (the page's form, or RFC 8058 `List-Unsubscribe=One-Click`, urlencoded or
@@ -340,7 +331,7 @@ macro_rules! page_handlers {
             req: HttpRequest,
             _body: web::Bytes,
         ) -> HttpResponse {
-            act(state, $kind, token.into_inner(), query.into_inner(), req).await
+            respond(state, $kind, token.into_inner(), query.into_inner(), req, true).await
         }
     };
 }

@@ -1,10 +1,9 @@
 //! The outbox survives an SMTP outage and a restart: nothing queued is lost.
 
 use crate::helpers::{
-    dead_port, eventually, seed_sender, spawn_app_with, start_server, test_database,
+    dead_port, eventually, seed_sender, spawn_app_with, start_server, test_database, Api,
 };
 use crate::smtp::SmtpServer;
-use serde_json::{json, Value};
 
 #[tokio::test]
 async fn a_mail_queued_while_smtp_is_down_is_delivered_once_it_is_back() {
@@ -45,27 +44,9 @@ async fn a_restart_with_a_queued_mail_loses_nothing() {
     let mail_url = [("mail_url", format!("smtp://127.0.0.1:{port}"))];
     let (url, state, handle) = start_server(&database_url, dir.path(), &mail_url).await;
     let (_, key, _) = seed_sender(&state.db, "Shop").await;
-    let client = reqwest::Client::new();
-    let list = crate::helpers::list_body("newsletter");
-    let created = client
-        .post(format!("{url}/v1/lists"))
-        .bearer_auth(&key)
-        .json(&list)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let signup = json!({"list": "newsletter", "email": "kept@example.jp"});
-    let answer: Value = client
-        .post(format!("{url}/v1/consents"))
-        .bearer_auth(&key)
-        .json(&signup)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = Api::new(&url, &key);
+    api.create_list("newsletter").await;
+    let answer = api.signup("newsletter", "kept@example.jp").await;
     assert_eq!(answer["confirmation"], "queued");
 
     handle.stop(true).await;
@@ -85,28 +66,12 @@ async fn two_instances_on_one_database_never_send_one_mail_twice() {
     let (first, state, _h1) = start_server(&database_url, dir.path(), &mail_url).await;
     let (second, _, _h2) = start_server(&database_url, dir.path(), &mail_url).await;
     let (_, key, _) = seed_sender(&state.db, "Shop").await;
-    let client = reqwest::Client::new();
-    let list = crate::helpers::list_body("newsletter");
-    let created = client
-        .post(format!("{first}/v1/lists"))
-        .bearer_auth(&key)
-        .json(&list)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    let apis = [Api::new(&first, &key), Api::new(&second, &key)];
+    apis[0].create_list("newsletter").await;
 
     for i in 0..20 {
-        let url = if i % 2 == 0 { &first } else { &second };
-        let signup = json!({"list": "newsletter", "email": format!("reader{i}@example.jp")});
-        let response = client
-            .post(format!("{url}/v1/consents"))
-            .bearer_auth(&key)
-            .json(&signup)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
+        let email = format!("reader{i}@example.jp");
+        apis[i % 2].signup("newsletter", &email).await;
     }
 
     smtp.wait_for(20).await;

@@ -419,3 +419,46 @@ pub async fn dead_port() -> u16 {
     smtp.stop().await;
     port
 }
+
+/// A sender's key on a server that a test started itself.
+pub struct Api {
+    pub url: String,
+    pub key: String,
+    pub client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(url: &str, key: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            key: key.to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn create_list(&self, slug: &str) {
+        let response = self
+            .client
+            .post(format!("{}/v1/lists", self.url))
+            .bearer_auth(&self.key)
+            .json(&list_body(slug))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+
+    /// A signup that must be accepted; returns the 202 body.
+    pub async fn signup(&self, list: &str, email: &str) -> Value {
+        let response = self
+            .client
+            .post(format!("{}/v1/consents", self.url))
+            .bearer_auth(&self.key)
+            .json(&json!({"list": list, "email": email}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        response.json().await.unwrap()
+    }
+}
