@@ -36,7 +36,12 @@ pub fn run(settings: &Settings, command: MailCommand) -> anyhow::Result<()> {
         .unwrap_or("");
     println!("To:      {to}");
     println!("Subject: {}\n", message.subject().unwrap_or(""));
-    println!("{}", message.body_text(0).unwrap_or_default());
+    // Terminal output: CRLF line ends would end up inside copied links.
+    let body = message
+        .body_text(0)
+        .unwrap_or_default()
+        .replace("\r\n", "\n");
+    println!("{body}");
     Ok(())
 }
 
