@@ -123,13 +123,7 @@ async fn one_click_unsubscribe_takes_effect_for_the_next_check() {
 async fn the_prankster_case_this_wasnt_me_stops_mail_from_every_sender() {
     let app = spawn_app().await;
     app.given_list("newsletter").await;
-    let (_, other_key, _) = crate::helpers::seed_sender(&app.db, "Other").await;
-    assert_eq!(
-        app.create_list(&other_key, &crate::helpers::list_body("deals"))
-            .await
-            .status(),
-        201
-    );
+    let other_key = app.other_sender_with_list("deals").await;
 
     app.signup("newsletter", "victim@example.jp").await;
     let (_, refuse) = TestApp::links_of(&app.mail_to("victim@example.jp", 1).await);
@@ -167,13 +161,7 @@ async fn the_prankster_case_this_wasnt_me_stops_mail_from_every_sender() {
 async fn twelve_signups_for_one_gmail_box_across_two_senders_send_at_most_three_mails() {
     let app = spawn_app().await;
     app.given_list("newsletter").await;
-    let (_, other_key, _) = crate::helpers::seed_sender(&app.db, "Other").await;
-    assert_eq!(
-        app.create_list(&other_key, &crate::helpers::list_body("deals"))
-            .await
-            .status(),
-        201
-    );
+    let other_key = app.other_sender_with_list("deals").await;
     let variants = [
         "taro@gmail.com",
         "t.aro@gmail.com",

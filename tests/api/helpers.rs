@@ -462,3 +462,13 @@ impl Api {
         response.json().await.unwrap()
     }
 }
+
+impl TestApp {
+    /// A second sender with its own list `slug`; returns its sender key.
+    pub async fn other_sender_with_list(&self, slug: &str) -> String {
+        let (_, key, _) = seed_sender(&self.db, "Other").await;
+        let response = self.create_list(&key, &list_body(slug)).await;
+        assert_eq!(response.status(), 201);
+        key
+    }
+}
