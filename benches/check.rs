@@ -13,8 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use consentry::clock;
-use consentry::db::consents::{ConsentRow, SubscriptionRow};
+use consentry::db::consents::ConsentRow;
 use consentry::db::schema::{consents, subscriptions};
+use consentry::db::subscriptions::SubscriptionRow;
 use consentry::db::{self, lists, DbConn};
 use consentry::domain::api_key::Role;
 use consentry::domain::email::{AddressHasher, EmailAddress};

@@ -1,29 +1,11 @@
-//! The `subscriptions` and `consents` tables: the current state of an address on a list, and
-//! each double opt-in attempt with its claimed evidence.
+//! The `consents` table: each double opt-in attempt with its claimed evidence. A re-signup
+//! after an unsubscribe is a new consent on the same subscription.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{consents, subscriptions};
+use super::schema::consents;
 use super::{DbConn, StoreError};
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = subscriptions)]
-pub struct SubscriptionRow {
-    pub id: String,
-    pub sender_id: String,
-    pub list_id: String,
-    pub address_key: String,
-    pub abuse_key: String,
-    pub email: Option<String>,
-    pub status: String,
-    pub current_consent_id: String,
-    /// Of the current consent.
-    pub confirmed_at: Option<NaiveDateTime>,
-    /// Of the current consent.
-    pub evidence_sha256: String,
-    pub updated_at: NaiveDateTime,
-}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = consents)]
@@ -49,107 +31,6 @@ pub struct ConsentRow {
     pub confirmed_at: Option<NaiveDateTime>,
     pub ended_at: Option<NaiveDateTime>,
     pub expires_at: NaiveDateTime,
-}
-
-pub fn find_subscription(
-    conn: &mut DbConn,
-    sender_id: &str,
-    list_id: &str,
-    address_key: &str,
-) -> Result<Option<SubscriptionRow>, StoreError> {
-    Ok(subscriptions::table
-        .filter(subscriptions::sender_id.eq(sender_id))
-        .filter(subscriptions::list_id.eq(list_id))
-        .filter(subscriptions::address_key.eq(address_key))
-        .select(SubscriptionRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .next())
-}
-
-/// Every subscription of an address with one sender (all lists).
-pub fn subscriptions_of_address(
-    conn: &mut DbConn,
-    sender_id: &str,
-    address_key: &str,
-) -> Result<Vec<SubscriptionRow>, StoreError> {
-    Ok(subscriptions::table
-        .filter(subscriptions::sender_id.eq(sender_id))
-        .filter(subscriptions::address_key.eq(address_key))
-        .select(SubscriptionRow::as_select())
-        .load(conn)?)
-}
-
-pub fn find_subscription_by_id(
-    conn: &mut DbConn,
-    id: &str,
-) -> Result<Option<SubscriptionRow>, StoreError> {
-    Ok(subscriptions::table
-        .find(id)
-        .select(SubscriptionRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .next())
-}
-
-pub fn insert_subscription(conn: &mut DbConn, row: &SubscriptionRow) -> Result<(), StoreError> {
-    diesel::insert_into(subscriptions::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Points an existing subscription at a new consent (a new double opt-in).
-pub fn point_subscription(
-    conn: &mut DbConn,
-    id: &str,
-    consent: &ConsentRow,
-    email: &str,
-    at: NaiveDateTime,
-) -> Result<(), StoreError> {
-    diesel::update(subscriptions::table.find(id))
-        .set((
-            subscriptions::status.eq(&consent.status),
-            subscriptions::current_consent_id.eq(&consent.id),
-            subscriptions::confirmed_at.eq(consent.confirmed_at),
-            subscriptions::evidence_sha256.eq(&consent.evidence_sha256),
-            subscriptions::email.eq(email),
-            subscriptions::updated_at.eq(at),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Marks a subscription confirmed by its current consent.
-pub fn confirm_subscription(
-    conn: &mut DbConn,
-    id: &str,
-    at: NaiveDateTime,
-) -> Result<(), StoreError> {
-    diesel::update(subscriptions::table.find(id))
-        .set((
-            subscriptions::status.eq("confirmed"),
-            subscriptions::confirmed_at.eq(at),
-            subscriptions::updated_at.eq(at),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Moves a subscription to an end state (its consent ended).
-pub fn end_subscription(
-    conn: &mut DbConn,
-    id: &str,
-    status: &str,
-    at: NaiveDateTime,
-) -> Result<(), StoreError> {
-    diesel::update(subscriptions::table.find(id))
-        .set((
-            subscriptions::status.eq(status),
-            subscriptions::updated_at.eq(at),
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
 /// A consent of this sender (another sender's id is "not found").
@@ -264,62 +145,4 @@ pub fn due_expiries(
         .limit(limit)
         .select(ConsentRow::as_select())
         .load(conn)?)
-}
-
-/// What a compliance check needs about one subscription.
-#[derive(Debug, Clone, Queryable)]
-pub struct CheckRow {
-    pub address_key: String,
-    pub status: String,
-    pub consent_id: String,
-    pub confirmed_at: Option<NaiveDateTime>,
-    pub evidence_sha256: String,
-}
-
-type CheckColumns = (
-    subscriptions::address_key,
-    subscriptions::status,
-    subscriptions::current_consent_id,
-    subscriptions::confirmed_at,
-    subscriptions::evidence_sha256,
-);
-
-const CHECK_COLUMNS: CheckColumns = (
-    subscriptions::address_key,
-    subscriptions::status,
-    subscriptions::current_consent_id,
-    subscriptions::confirmed_at,
-    subscriptions::evidence_sha256,
-);
-
-pub fn check_one(
-    conn: &mut DbConn,
-    sender_id: &str,
-    list_id: &str,
-    address_key: &str,
-) -> Result<Option<CheckRow>, StoreError> {
-    let query = subscriptions::table
-        .filter(subscriptions::sender_id.eq(sender_id))
-        .filter(subscriptions::list_id.eq(list_id))
-        .filter(subscriptions::address_key.eq(address_key))
-        .select(CHECK_COLUMNS);
-    // `load`, not `first`: a bound LIMIT makes SQLite re-prepare the statement on every
-    // execution (measured), and the unique index yields at most one row anyway.
-    let rows: Vec<CheckRow> = crate::on_backend!(conn, |c| query.load(c))?;
-    Ok(rows.into_iter().next())
-}
-
-/// The rows for many address keys at once (a batch check's chunk).
-pub fn check_many(
-    conn: &mut DbConn,
-    sender_id: &str,
-    list_id: &str,
-    address_keys: &[String],
-) -> Result<Vec<CheckRow>, StoreError> {
-    let query = subscriptions::table
-        .filter(subscriptions::sender_id.eq(sender_id))
-        .filter(subscriptions::list_id.eq(list_id))
-        .filter(subscriptions::address_key.eq_any(address_keys))
-        .select(CHECK_COLUMNS);
-    Ok(crate::on_backend!(conn, |c| query.load(c))?)
 }

@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod schema;
 pub mod senders;
 pub mod settings;
+pub mod subscriptions;
 pub mod suppressions;
 
 mod url;

@@ -6,8 +6,9 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::end_consent;
-use crate::db::consents::{self, ConsentRow, SubscriptionRow};
+use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::{self, NewEvent};
+use crate::db::subscriptions::{self, SubscriptionRow};
 use crate::db::{suppressions, DbConn, StoreError};
 use crate::domain::ledger::Pii;
 
@@ -38,7 +39,7 @@ fn load(
     let Some(consent) = consents::find_consent_by_id(conn, consent_id)? else {
         return Ok(None);
     };
-    let sub = consents::find_subscription_by_id(conn, &consent.subscription_id)?;
+    let sub = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)?;
     Ok(sub.map(|s| (consent, s)))
 }
 
@@ -85,7 +86,7 @@ pub fn confirm(
     let sent_at = ledger::last_event_at(conn, &consent.id, "confirmation_sent")?;
     consents::set_consent_status(conn, &consent.id, "confirmed", now)?;
     if sub.current_consent_id == consent.id {
-        consents::confirm_subscription(conn, &sub.id, now)?;
+        subscriptions::confirm_subscription(conn, &sub.id, now)?;
     }
     let event = NewEvent {
         consent_id: Some(&consent.id),

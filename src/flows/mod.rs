@@ -13,6 +13,7 @@ use crate::config::FlowSettings;
 use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::{self, NewEvent};
 use crate::db::outbox::{self, OutboxRow};
+use crate::db::subscriptions;
 use crate::db::{suppressions, DbConn, StoreError};
 
 /// What happened to the confirmation mail of a request (the API's `confirmation` field).
@@ -76,9 +77,9 @@ pub fn end_consent(
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
     consents::set_consent_status(conn, &consent.id, status, now)?;
-    if let Some(sub) = consents::find_subscription_by_id(conn, &consent.subscription_id)? {
+    if let Some(sub) = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)? {
         if sub.current_consent_id == consent.id {
-            consents::end_subscription(conn, &sub.id, status, now)?;
+            subscriptions::end_subscription(conn, &sub.id, status, now)?;
         }
     }
     ledger::append_event(conn, &consent.sender_id, event, now)?;

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::end_consent;
 use crate::db::consents;
 use crate::db::ledger::NewEvent;
+use crate::db::subscriptions;
 use crate::db::{DbConn, StoreError};
 use crate::domain::ledger::Pii;
 
@@ -28,7 +29,8 @@ pub fn record(
     opt_out: &OptOut<'_>,
     now: NaiveDateTime,
 ) -> Result<Vec<String>, StoreError> {
-    let subs = consents::subscriptions_of_address(conn, opt_out.sender_id, opt_out.address_key)?;
+    let subs =
+        subscriptions::subscriptions_of_address(conn, opt_out.sender_id, opt_out.address_key)?;
     let mut lists = Vec::new();
     for sub in subs
         .iter()

@@ -7,6 +7,7 @@ use super::{end_consent, mail_if_allowed, Confirmation};
 use crate::config::FlowSettings;
 use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::NewEvent;
+use crate::db::subscriptions;
 use crate::db::{write_transaction, DbConn, StoreError};
 use crate::domain::token::new_nonce;
 
@@ -66,7 +67,7 @@ pub fn resend(
         "pending" if consent.expires_at > now => {}
         _ => return Ok((Resend::NotPending, false)),
     }
-    let Some(sub) = consents::find_subscription_by_id(conn, &consent.subscription_id)? else {
+    let Some(sub) = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)? else {
         return Ok((Resend::NotFound, false));
     };
     let nonce = new_nonce();

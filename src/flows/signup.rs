@@ -6,9 +6,10 @@ use serde_json::json;
 
 use super::{mail_if_allowed, Confirmation};
 use crate::config::FlowSettings;
-use crate::db::consents::{self, ConsentRow, SubscriptionRow};
+use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::{self, NewEvent};
 use crate::db::lists::ListRow;
+use crate::db::subscriptions::{self, SubscriptionRow};
 use crate::db::{DbConn, StoreError};
 use crate::domain::email::EmailAddress;
 use crate::domain::ledger::{canonical_json, Pii};
@@ -67,7 +68,7 @@ pub fn signup(
     rules: &FlowSettings,
     now: NaiveDateTime,
 ) -> Result<(SignupAnswer, bool), StoreError> {
-    let existing = consents::find_subscription(
+    let existing = subscriptions::find_subscription(
         conn,
         request.sender_id,
         &request.list.id,
@@ -191,7 +192,7 @@ fn new_consent(
                 evidence_sha256: evidence_sha256.clone(),
                 updated_at: now,
             };
-            consents::insert_subscription(conn, &sub)?;
+            subscriptions::insert_subscription(conn, &sub)?;
             sub.id
         }
     };
@@ -218,7 +219,7 @@ fn new_consent(
     };
     consents::insert_consent(conn, &consent)?;
     if existing.is_some() {
-        consents::point_subscription(
+        subscriptions::point_subscription(
             conn,
             &consent.subscription_id,
             &consent,

@@ -206,8 +206,8 @@ fn consent_view(
     let Some(consent) = store::find_consent(conn, sender_id, id)? else {
         return Ok(None);
     };
-    let email =
-        store::find_subscription_by_id(conn, &consent.subscription_id)?.and_then(|s| s.email);
+    let email = crate::db::subscriptions::find_subscription_by_id(conn, &consent.subscription_id)?
+        .and_then(|s| s.email);
     let list = lists::find_list_by_id(conn, &consent.list_id)?
         .map(|l| l.slug)
         .unwrap_or_default();

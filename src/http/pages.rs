@@ -7,9 +7,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::clock;
-use crate::db::consents::{find_consent_by_id, find_subscription_by_id, ConsentRow};
+use crate::db::consents::{find_consent_by_id, ConsentRow};
 use crate::db::lists::find_list_by_id;
 use crate::db::senders::find_sender;
+use crate::db::subscriptions::find_subscription_by_id;
 use crate::db::{write_transaction, DbConn, StoreError};
 use crate::domain::token::{verify, Action, LinkClaims, TokenError};
 use crate::flows::links::{self, LinkOutcome, Observed};

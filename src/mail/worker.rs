@@ -21,6 +21,7 @@ use crate::db::ledger::{self, NewEvent};
 use crate::db::lists::{find_list_by_id, ListRow};
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::senders::{find_sender, Sender};
+use crate::db::subscriptions;
 use crate::db::{write_transaction, Db, DbConn, StoreError};
 use crate::domain::token::{sign, Action, LinkClaims};
 use crate::secrets::Secrets;
@@ -249,8 +250,8 @@ fn load_context(conn: &mut DbConn, consent_id: &str) -> Result<Option<MailContex
     if consent.status != "pending" || consent.expires_at <= clock::now() {
         return Ok(None);
     }
-    let email =
-        consents::find_subscription_by_id(conn, &consent.subscription_id)?.and_then(|s| s.email);
+    let email = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)?
+        .and_then(|s| s.email);
     let sender = find_sender(conn, &consent.sender_id)?;
     let list = find_list_by_id(conn, &consent.list_id)?;
     Ok(match (email, sender, list) {
