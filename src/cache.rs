@@ -32,20 +32,8 @@ impl<K: Eq + Hash + Clone, V: Clone> Generational<K, V> {
         self.map.get(key)
     }
 
-    /// Read before loading from the database; pass to `insert`.
-    pub fn generation(&self) -> u64 {
+    fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
-    }
-
-    /// Caches `value` unless the cache was cleared since `generation` was read.
-    pub fn insert(&self, generation: u64, key: K, value: V) {
-        if self.generation() == generation {
-            self.map.insert(key.clone(), value);
-            // A clear may have run between the check and the insert.
-            if self.generation() != generation {
-                self.map.remove(&key);
-            }
-        }
     }
 
     /// The cached value, or the one `load` produces, cached unless a clear intervened. While
@@ -150,29 +138,56 @@ pub async fn watch_epochs(db: Db, caches: Arc<Caches>, every: Duration) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_value_loaded_before_a_clear_is_not_cached() {
+    async fn load<V: Clone>(cache: &Generational<u8, V>, key: u8, value: V) -> V {
+        let loaded = cache
+            .get_or_load(key, || async { Ok::<_, ()>(value) })
+            .await;
+        loaded.unwrap_or_else(|()| unreachable!())
+    }
+
+    #[tokio::test]
+    async fn a_value_loaded_across_a_clear_is_not_cached() {
         let cache: Generational<u8, u8> = Generational::new(10);
-        let before = cache.generation();
-        cache.clear();
-        cache.insert(before, 1, 1);
+        let loaded = cache
+            .get_or_load(1, || async {
+                cache.clear();
+                Ok::<_, ()>(1)
+            })
+            .await;
+        assert_eq!(loaded, Ok(1));
         assert_eq!(cache.get(&1), None);
-        cache.insert(cache.generation(), 1, 1);
+        assert_eq!(load(&cache, 1, 1).await, 1);
         assert_eq!(cache.get(&1), Some(1));
     }
 
-    #[test]
-    fn a_changed_epoch_clears_only_its_cache() {
+    #[tokio::test]
+    async fn a_failed_load_caches_nothing() {
+        let cache: Generational<u8, u8> = Generational::new(10);
+        let failed = cache
+            .get_or_load(1, || async { Err::<u8, _>("down") })
+            .await;
+        assert_eq!(failed, Err("down"));
+        assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_changed_epoch_clears_only_its_cache() {
         let caches = Caches::default();
         caches.apply_epochs(vec![("api_keys".into(), 0), ("lists".into(), 0)]);
-        caches
+        let key = [0; 32];
+        let caller = Arc::new(Caller::for_tests());
+        let cached = caches
             .keys
-            .insert(0, [0; 32], Arc::new(Caller::for_tests()));
-        caches.lists.insert(
-            0,
-            ("s".into(), "l".into()),
-            Arc::new(ListWithTexts::for_tests()),
-        );
+            .get_or_load(key, || async { Ok::<_, ()>(caller) })
+            .await;
+        assert!(cached.is_ok());
+        let list = Arc::new(ListWithTexts::for_tests());
+        let slug = ("s".to_owned(), "l".to_owned());
+        let cached = caches
+            .lists
+            .get_or_load(slug, || async { Ok::<_, ()>(list) })
+            .await;
+        assert!(cached.is_ok());
         caches.apply_epochs(vec![("api_keys".into(), 1), ("lists".into(), 0)]);
         assert!(caches.keys.is_empty());
         assert_eq!(caches.lists.len(), 1);

@@ -69,9 +69,6 @@ pub fn unsubscribe_url(state: &AppState, consent_id: &str) -> String {
 /// The sender, cached (a sender's identity has no update path while the process runs).
 pub async fn load_sender(state: &AppState, sender_id: &str) -> Result<Arc<Sender>, ApiError> {
     let key = sender_id.to_owned();
-    if let Some(sender) = state.caches.senders.get(&key) {
-        return Ok(sender);
-    }
     let id = key.clone();
     state
         .caches

@@ -108,9 +108,6 @@ pub async fn load_list(
     slug: &str,
 ) -> Result<Arc<ListWithTexts>, ApiError> {
     let key = (sender_id.to_owned(), slug.to_owned());
-    if let Some(found) = state.caches.lists.get(&key) {
-        return Ok(found);
-    }
     let (sender, wanted) = key.clone();
     state
         .caches

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{problem_code, spawn_app, TestApp};
+use crate::helpers::{event_kinds, problem_code, spawn_app, TestApp};
 
 #[tokio::test]
 async fn a_signup_becomes_mailable_only_after_the_owner_confirms_by_post() {
@@ -63,13 +63,10 @@ async fn a_signup_becomes_mailable_only_after_the_owner_confirms_by_post() {
     assert_eq!(app.press(&confirm).await.status(), 200);
 
     let consent = app.consent(id).await;
-    let kinds: Vec<&str> = consent["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["requested", "confirmation_sent", "confirmed"]);
+    assert_eq!(
+        event_kinds(&consent),
+        ["requested", "confirmation_sent", "confirmed"]
+    );
     let confirmed_event = &consent["events"][2]["data"];
     assert!(confirmed_event["seconds_since_mail_sent"].is_i64());
     assert_eq!(

@@ -393,22 +393,23 @@ impl TestApp {
         .unwrap()
     }
 
-    /// A ledger event by id, as (kind, data).
-    pub async fn event(&self, id: &str) -> (String, Value) {
+    /// A ledger event by id, as (kind, data), if it exists.
+    pub async fn event(&self, id: &str) -> Option<(String, Value)> {
         use consentry::db::schema::events;
         use diesel::prelude::*;
         let db = self.db.clone();
         let id = id.to_owned();
-        let (kind, data): (String, String) = tokio::task::spawn_blocking(move || {
+        let found: Option<(String, String)> = tokio::task::spawn_blocking(move || {
             events::table
                 .find(id)
                 .select((events::kind, events::data))
                 .first(&mut *db.get().unwrap())
+                .optional()
                 .unwrap()
         })
         .await
         .unwrap();
-        (kind, serde_json::from_str(&data).unwrap())
+        found.map(|(kind, data)| (kind, serde_json::from_str(&data).unwrap()))
     }
 }
 
@@ -471,4 +472,14 @@ impl TestApp {
         assert_eq!(response.status(), 201);
         key
     }
+}
+
+/// The kinds of a consent's events (`GET /v1/consents/{id}`), in chain order.
+pub fn event_kinds(consent: &Value) -> Vec<String> {
+    consent["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
 }
