@@ -107,6 +107,7 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<String> {
                 confirmed_at: Some(now),
                 ended_at: None,
                 expires_at: now,
+                minimised_at: None,
             });
         }
         lite.transaction(|c| {

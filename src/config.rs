@@ -20,6 +20,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("mail_from", "Consentry <no-reply@localhost>"),
     ("pepper", ""),
     ("token_keys", ""),
+    ("signing_keys", ""),
     ("db_pool_size", ""),
     ("workers", ""),
     ("cache_refresh_ms", "1000"),
@@ -42,6 +43,11 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("templates_dir", ""),
     ("expiry_sweep_seconds", "60"),
     ("trust_forwarded_for", "false"),
+    ("retention_sweep_seconds", "3600"),
+    ("checkpoint_interval_seconds", "3600"),
+    ("webhook_max_attempts", "12"),
+    ("webhook_timeout_ms", "10000"),
+    ("webhook_allow_private_targets", "false"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +68,8 @@ pub struct Settings {
     pub pepper: Option<SecretString>,
     /// `kid:base64url-key[,kid:key...]`, the first one signs; generated when unset.
     pub token_keys: Option<SecretString>,
+    /// `kid:base64url-seed[,...]` Ed25519 keys for checkpoints; generated when unset.
+    pub signing_keys: Option<SecretString>,
     pub db_pool_size: Option<u32>,
     pub workers: Option<usize>,
     /// How often every instance looks for revoked keys and changed lists made elsewhere.
@@ -75,6 +83,26 @@ pub struct Settings {
     pub trust_forwarded_for: bool,
     /// Directory whose templates override the embedded ones (same relative names).
     pub templates_dir: Option<String>,
+    pub audit: AuditSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Background audit work in `serve`.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// How often personal data past each sender's retention period is minimised.
+    pub retention_sweep: Duration,
+    /// How often every chain head that moved gets a signed checkpoint.
+    pub checkpoint_interval: Duration,
+}
+
+/// Webhook delivery.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub max_attempts: i64,
+    pub timeout: Duration,
+    /// Allow `http://` and private, loopback or link-local targets (tests, private networks).
+    pub allow_private_targets: bool,
 }
 
 /// Double opt-in rules and abuse caps.
@@ -159,6 +187,7 @@ impl Settings {
             mail_from: get("mail_from"),
             pepper: optional("pepper").map(SecretString::from),
             token_keys: optional("token_keys").map(SecretString::from),
+            signing_keys: optional("signing_keys").map(SecretString::from),
             db_pool_size: optional("db_pool_size")
                 .map(|v| parse_number("db_pool_size", &v))
                 .transpose()?,
@@ -211,17 +240,20 @@ impl Settings {
                     }
                 },
             },
-            trust_forwarded_for: match get("trust_forwarded_for").as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" | "" => false,
-                other => {
-                    return Err(invalid(
-                        "trust_forwarded_for",
-                        format!("`{other}` is not true or false"),
-                    ))
-                }
-            },
+            trust_forwarded_for: flag(&get, "trust_forwarded_for")?,
             templates_dir: optional("templates_dir"),
+            audit: AuditSettings {
+                retention_sweep: Duration::from_secs(number(&get, "retention_sweep_seconds")?),
+                checkpoint_interval: Duration::from_secs(number(
+                    &get,
+                    "checkpoint_interval_seconds",
+                )?),
+            },
+            webhooks: WebhookSettings {
+                max_attempts: number(&get, "webhook_max_attempts")?,
+                timeout: Duration::from_millis(number(&get, "webhook_timeout_ms")?),
+                allow_private_targets: flag(&get, "webhook_allow_private_targets")?,
+            },
         })
     }
 
@@ -263,6 +295,14 @@ fn invalid(name: &str, reason: String) -> ConfigError {
     ConfigError::Invalid {
         name: name.to_uppercase(),
         reason,
+    }
+}
+
+fn flag(get: &impl Fn(&str) -> String, name: &str) -> Result<bool, ConfigError> {
+    match get(name).as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        other => Err(invalid(name, format!("`{other}` is not true or false"))),
     }
 }
 

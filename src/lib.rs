@@ -3,6 +3,7 @@
 //! Folder map: `http/` answers requests, `domain/` holds the rules and newtypes, `db/` stores
 //! rows, `cli/` is the operator's command line, `startup` wires it all into a server.
 
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod db;
 pub mod domain;
 pub mod flows;
 pub mod http;
+pub mod jobs;
 pub mod limits;
 pub mod mail;
 pub mod metrics;
@@ -19,3 +21,4 @@ pub mod secrets;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;

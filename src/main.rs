@@ -5,7 +5,7 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = consentry::cli::Cli::parse();
     match consentry::cli::run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE

@@ -20,6 +20,7 @@ use crate::mail::worker::MailWorker;
 use crate::metrics::{self, Metrics};
 use crate::secrets;
 use crate::state::AppState;
+use crate::webhooks::WebhookWorker;
 
 /// The outbox worker for this server's transport, sender address and DKIM key.
 fn mail_worker(state: &AppState) -> anyhow::Result<MailWorker> {
@@ -47,20 +48,49 @@ fn mail_worker(state: &AppState) -> anyhow::Result<MailWorker> {
     })
 }
 
-/// Expires pending requests whose time ran out, every `every`.
-async fn sweep_expired(db: Db, every: std::time::Duration) {
+/// Runs `task` on the blocking pool every `every` and logs how many items it handled.
+async fn periodically<F>(db: Db, every: std::time::Duration, what: &'static str, task: F)
+where
+    F: Fn(&mut db::DbConn) -> Result<usize, db::StoreError> + Clone + Send + 'static,
+{
     let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let swept = db
-            .run(|conn| crate::flows::pending::expire_due(conn, crate::clock::now(), 500))
-            .await;
-        match swept {
+        match db.run(task.clone()).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "expired pending requests"),
-            Err(error) => tracing::warn!(%error, "expiry sweep failed"),
+            Ok(n) => tracing::info!(count = n, what, "maintenance"),
+            Err(error) => tracing::warn!(%error, what, "maintenance failed"),
         }
     }
+}
+
+/// The maintenance tasks of `serve`: expiry of pending requests, minimisation of personal
+/// data past retention, and signed checkpoints of chain heads that moved.
+fn maintenance(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    use crate::clock::now;
+    let (db, settings) = (&state.db, &state.settings);
+    let secrets = state.secrets.clone();
+    vec![
+        tokio::spawn(periodically(
+            db.clone(),
+            settings.flow.expiry_sweep,
+            "expired pending requests",
+            |conn| crate::flows::pending::expire_due(conn, now(), 500),
+        )),
+        tokio::spawn(periodically(
+            db.clone(),
+            settings.audit.retention_sweep,
+            "minimised consents past retention",
+            |conn| crate::flows::erasure::minimise_expired(conn, now(), 500),
+        )),
+        tokio::spawn(periodically(
+            db.clone(),
+            settings.audit.checkpoint_interval,
+            "signed chain checkpoints",
+            move |conn| crate::audit::stored::sign_moved_heads(conn, &secrets.signing_keys),
+        )),
+    ]
 }
 
 pub struct Application {
@@ -68,6 +98,7 @@ pub struct Application {
     server: Server,
     state: AppState,
     mail_worker: Option<MailWorker>,
+    webhook_worker: Option<WebhookWorker>,
 }
 
 impl Application {
@@ -109,6 +140,11 @@ impl Application {
             )),
         };
         let mail_worker = mail_worker(&state)?;
+        let webhook_worker = WebhookWorker::new(
+            state.db.clone(),
+            settings.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+        )?;
         let document = web::Data::new(http::openapi::Document::build()?);
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -135,6 +171,7 @@ impl Application {
             server: server.run(),
             state,
             mail_worker: Some(mail_worker),
+            webhook_worker: Some(webhook_worker),
         })
     }
 
@@ -169,27 +206,26 @@ impl Application {
             self.state.caches.clone(),
             self.state.settings.cache_refresh,
         ));
-        let sweeper = tokio::spawn(sweep_expired(
-            self.state.db.clone(),
-            self.state.settings.flow.expiry_sweep,
-        ));
+        let tasks = maintenance(&self.state);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let worker = self
-            .mail_worker
-            .take()
-            .map(|w| tokio::spawn(w.run(stopped)));
+        let mut workers = Vec::new();
+        if let Some(w) = self.mail_worker.take() {
+            workers.push(tokio::spawn(w.run(stopped.clone())));
+        }
+        if let Some(w) = self.webhook_worker.take() {
+            workers.push(tokio::spawn(w.run(stopped)));
+        }
         let result = self.server.await;
         watcher.abort();
-        sweeper.abort();
-        // Let a mail in flight finish and be recorded, so it is not sent twice.
+        tasks.iter().for_each(|t| t.abort());
+        // Let a mail or webhook in flight finish and be recorded, so it is not sent twice.
         let _ = stop.send(true);
-        if let Some(worker) = worker {
-            if tokio::time::timeout(std::time::Duration::from_secs(30), worker)
-                .await
-                .is_err()
-            {
-                tracing::warn!("mail worker did not stop in time");
-            }
+        let finished = futures_util::future::join_all(workers);
+        if tokio::time::timeout(std::time::Duration::from_secs(30), finished)
+            .await
+            .is_err()
+        {
+            tracing::warn!("outbox workers did not stop in time");
         }
         tracing::info!("server stopped");
         result

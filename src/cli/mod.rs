@@ -1,6 +1,7 @@
 //! The operator's command line. Every command reads the same `CONSENTRY_*` settings and
 //! applies pending migrations first, so each works on a fresh database.
 
+pub mod audit;
 pub mod demo;
 pub mod key;
 pub mod mail;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Read mail written by the file transport.
     #[command(subcommand)]
     Mail(mail::MailCommand),
+    /// Export and verify the ledger; print the checkpoint signing keys.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 impl Cli {
@@ -52,8 +56,9 @@ impl Cli {
     }
 }
 
-/// Runs the parsed command.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the parsed command; the exit code says whether it succeeded (`audit verify` exits 1
+/// for a file that does not verify).
+pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let settings = cli.settings()?;
     crate::telemetry::init(&settings.log, settings.log_format);
     match cli.command {
@@ -68,7 +73,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sender(command) => sender::run(&settings, command),
         Command::Key(command) => key::run(&settings, command),
         Command::Mail(command) => mail::run(&settings, command),
-    }
+        Command::Audit(command) => return audit::run(&settings, command),
+    }?;
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// Prints `value` as one line of JSON.

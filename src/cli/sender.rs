@@ -1,12 +1,12 @@
-//! `consentry sender create`.
+//! `consentry sender create|update|show`.
 
 use clap::Subcommand;
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::db::senders::{insert_sender, Sender};
+use crate::db::senders::{find_sender, insert_sender, update_retention, Sender};
 use crate::db::{self, Db};
-use crate::domain::sender::SenderProfile;
+use crate::domain::sender::{parse_retention, SenderProfile, MIN_RETENTION_DAYS};
 
 #[derive(Debug, Subcommand)]
 pub enum SenderCommand {
@@ -29,36 +29,104 @@ pub enum SenderCommand {
         /// Two-letter country code whose law applies.
         #[arg(long, default_value = "JP")]
         jurisdiction: String,
+        /// How long ended consents keep their personal data: 1m, 3y or <n>d (at least 31d).
+        #[arg(long, default_value = "1m")]
+        retention: String,
         /// Print `{"id": "..."}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a sender's retention period or legal hold.
+    Update {
+        id: String,
+        /// 1m (31 days), 3y (1096 days, 特定商取引法) or <n>d, at least 31d.
+        #[arg(long)]
+        retention: Option<String>,
+        /// `on` stops minimisation of this sender's personal data (litigation, inquiry).
+        #[arg(long, value_parser = ["on", "off"])]
+        legal_hold: Option<String>,
+    },
+    /// Show a sender's identity, retention and legal hold.
+    Show {
+        id: String,
         #[arg(long)]
         json: bool,
     },
 }
 
 pub fn run(settings: &Settings, command: SenderCommand) -> anyhow::Result<()> {
-    let SenderCommand::Create {
-        name,
-        legal_name,
-        postal_address,
-        contact,
-        on_behalf_of,
-        jurisdiction,
-        json,
-    } = command;
-    let profile = SenderProfile::parse(
-        &name,
-        &legal_name,
-        &postal_address,
-        &contact,
-        on_behalf_of.as_deref(),
-        &jurisdiction,
-    )?;
     let db = db::open(&settings.database_url, 1)?;
-    let id = create_sender(&db, profile)?;
-    if json {
-        super::print_json(&json!({ "id": id }));
+    match command {
+        SenderCommand::Create {
+            name,
+            legal_name,
+            postal_address,
+            contact,
+            on_behalf_of,
+            jurisdiction,
+            retention,
+            json,
+        } => {
+            let profile = SenderProfile::parse(
+                &name,
+                &legal_name,
+                &postal_address,
+                &contact,
+                on_behalf_of.as_deref(),
+                &jurisdiction,
+            )?;
+            let retention_days = parse_retention(&retention)?;
+            let id = create_sender(&db, profile)?;
+            if retention_days != MIN_RETENTION_DAYS {
+                update_retention(&mut *db.get()?, &id, Some(retention_days), None)?;
+            }
+            if json {
+                super::print_json(&json!({ "id": id }));
+            } else {
+                println!("created sender {id}");
+            }
+        }
+        SenderCommand::Update {
+            id,
+            retention,
+            legal_hold,
+        } => {
+            let days = retention.as_deref().map(parse_retention).transpose()?;
+            let hold = legal_hold.map(|h| h == "on");
+            if !update_retention(&mut *db.get()?, &id, days, hold)? {
+                anyhow::bail!("no sender with id {id}");
+            }
+            show(&db, &id, false)?;
+        }
+        SenderCommand::Show { id, json } => show(&db, &id, json)?,
+    }
+    Ok(())
+}
+
+fn show(db: &Db, id: &str, as_json: bool) -> anyhow::Result<()> {
+    let sender = find_sender(&mut *db.get()?, id)?
+        .ok_or_else(|| anyhow::anyhow!("no sender with id {id}"))?;
+    let view = json!({
+        "id": sender.id, "name": sender.name, "legal_name": sender.legal_name,
+        "postal_address": sender.postal_address, "contact": sender.contact,
+        "on_behalf_of": sender.on_behalf_of, "jurisdiction": sender.jurisdiction,
+        "retention_days": sender.retention_days, "legal_hold": sender.legal_hold,
+        "created_at": crate::clock::rfc3339(sender.created_at),
+    });
+    if as_json {
+        super::print_json(&view);
     } else {
-        println!("created sender {id}");
+        println!("{} ({})", sender.legal_name, sender.id);
+        println!(
+            "  retention   {} days after a consent ends",
+            sender.retention_days
+        );
+        let hold = if sender.legal_hold {
+            "on: nothing is minimised"
+        } else {
+            "off"
+        };
+        println!("  legal hold  {hold}");
     }
     Ok(())
 }
@@ -73,7 +141,7 @@ pub fn create_sender(db: &Db, profile: SenderProfile) -> anyhow::Result<String> 
         contact: profile.contact,
         on_behalf_of: profile.on_behalf_of,
         jurisdiction: profile.jurisdiction,
-        retention_days: 31,
+        retention_days: MIN_RETENTION_DAYS,
         legal_hold: false,
         created_at: crate::clock::now(),
     };

@@ -31,6 +31,8 @@ pub struct ConsentRow {
     pub confirmed_at: Option<NaiveDateTime>,
     pub ended_at: Option<NaiveDateTime>,
     pub expires_at: NaiveDateTime,
+    /// When its personal data was erased (on request or after retention).
+    pub minimised_at: Option<NaiveDateTime>,
 }
 
 /// A consent of this sender (another sender's id is "not found").
@@ -145,4 +147,43 @@ pub fn due_expiries(
         .limit(limit)
         .select(ConsentRow::as_select())
         .load(conn)?)
+}
+
+/// Every consent of a subscription, oldest first.
+pub fn consents_of_subscription(
+    conn: &mut DbConn,
+    subscription_id: &str,
+) -> Result<Vec<ConsentRow>, StoreError> {
+    Ok(consents::table
+        .filter(consents::subscription_id.eq(subscription_id))
+        .order(consents::requested_at.asc())
+        .select(ConsentRow::as_select())
+        .load(conn)?)
+}
+
+/// Ended consents of a sender whose personal data is still kept although they ended before
+/// `cutoff`, oldest first.
+pub fn due_for_minimising(
+    conn: &mut DbConn,
+    sender_id: &str,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<ConsentRow>, StoreError> {
+    Ok(consents::table
+        .filter(consents::sender_id.eq(sender_id))
+        .filter(consents::minimised_at.is_null())
+        .filter(consents::ended_at.lt(cutoff))
+        .filter(consents::status.eq_any(["unsubscribed", "expired", "refused"]))
+        .order(consents::ended_at.asc())
+        .limit(limit)
+        .select(ConsentRow::as_select())
+        .load(conn)?)
+}
+
+/// Records that the consent's personal data was erased.
+pub fn mark_minimised(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<(), StoreError> {
+    diesel::update(consents::table.find(id))
+        .set(consents::minimised_at.eq(at))
+        .execute(conn)?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The `events`, `event_pii` and `chain_heads` tables: the append-only per-sender hash chain.
 //! Appends lock the sender's chain head (a row lock on PostgreSQL; SQLite has one writer),
-//! so two instances never fork a chain. Nothing here updates or deletes an event.
+//! so two instances never fork a chain. Nothing here updates or deletes an event (triggers
+//! refuse it); only the personal data beside an event can be erased.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -9,7 +10,7 @@ use serde_json::Value;
 use super::schema::{chain_heads, event_pii, events};
 use super::{DbConn, StoreError};
 use crate::clock;
-use crate::domain::ledger::{chain_hash, ChainedFields, Pii, GENESIS_HASH};
+use crate::domain::ledger::{chain_hash, ChainedFields, Pii, PiiRecord, GENESIS_HASH};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = events)]
@@ -27,6 +28,35 @@ pub struct EventRow {
     pub prev_hash: String,
     pub hash: String,
 }
+
+/// The personal data stored beside an event; all `None` (and `erased_at` set) once erased.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = event_pii)]
+pub struct PiiRow {
+    pub email: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub note: Option<String>,
+    pub salt: Option<String>,
+    pub erased_at: Option<NaiveDateTime>,
+}
+
+impl PiiRow {
+    /// The record the chain's `pii_sha256` covers; `None` once erased.
+    pub fn record(&self) -> Option<PiiRecord> {
+        let salt = self.salt.clone().filter(|_| self.erased_at.is_none())?;
+        Some(PiiRecord {
+            email: self.email.clone(),
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+            note: self.note.clone(),
+            salt,
+        })
+    }
+}
+
+/// An event with the personal data beside it, if any was recorded.
+pub type EventWithPii = (EventRow, Option<PiiRow>);
 
 /// An event to append.
 pub struct NewEvent<'a> {
@@ -71,9 +101,10 @@ pub fn insert_chain_head(
     Ok(())
 }
 
-/// Locks and reads the chain head: `SELECT ... FOR UPDATE` on PostgreSQL; on SQLite the
-/// surrounding `BEGIN IMMEDIATE` already holds the only write lock.
-fn lock_head(conn: &mut DbConn, sender_id: &str) -> Result<(i64, String), StoreError> {
+/// Locks and reads the chain head (seq, hash): `SELECT ... FOR UPDATE` on PostgreSQL; on
+/// SQLite the surrounding `BEGIN IMMEDIATE` already holds the only write lock. Call inside a
+/// write transaction.
+pub fn lock_head(conn: &mut DbConn, sender_id: &str) -> Result<(i64, String), StoreError> {
     let query = chain_heads::table
         .find(sender_id)
         .select((chain_heads::seq, chain_heads::hash));
@@ -87,7 +118,26 @@ fn lock_head(conn: &mut DbConn, sender_id: &str) -> Result<(i64, String), StoreE
     })
 }
 
-/// Appends one event to the sender's chain. Call inside a write transaction.
+/// The chain head (seq, hash) as last committed, without a lock.
+pub fn head(conn: &mut DbConn, sender_id: &str) -> Result<Option<(i64, String)>, StoreError> {
+    Ok(chain_heads::table
+        .find(sender_id)
+        .select((chain_heads::seq, chain_heads::hash))
+        .load(conn)?
+        .into_iter()
+        .next())
+}
+
+/// Every chain head past genesis: (sender id, seq, hash).
+pub fn heads(conn: &mut DbConn) -> Result<Vec<(String, i64, String)>, StoreError> {
+    Ok(chain_heads::table
+        .filter(chain_heads::seq.gt(0))
+        .select((chain_heads::sender_id, chain_heads::seq, chain_heads::hash))
+        .load(conn)?)
+}
+
+/// Appends one event to the sender's chain. Call inside a write transaction; callers that
+/// record product events go through `flows::record_event`, which also queues webhooks.
 pub fn append_event(
     conn: &mut DbConn,
     sender_id: &str,
@@ -97,7 +147,8 @@ pub fn append_event(
     let (head_seq, prev_hash) = lock_head(conn, sender_id)?;
     let seq = head_seq + 1;
     let id = event.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let pii_sha256 = event.pii.as_ref().map(Pii::sha256);
+    let pii = event.pii.map(Pii::salted);
+    let pii_sha256 = pii.as_ref().map(PiiRecord::sha256);
     let at_text = clock::rfc3339(at);
     let canonical = ChainedFields {
         sender_id,
@@ -129,7 +180,7 @@ pub fn append_event(
     diesel::insert_into(events::table)
         .values(&row)
         .execute(conn)?;
-    if let Some(pii) = event.pii {
+    if let Some(pii) = pii {
         diesel::insert_into(event_pii::table)
             .values((
                 event_pii::event_id.eq(&row.id),
@@ -137,6 +188,7 @@ pub fn append_event(
                 event_pii::ip.eq(pii.ip),
                 event_pii::user_agent.eq(pii.user_agent),
                 event_pii::note.eq(pii.note),
+                event_pii::salt.eq(pii.salt),
             ))
             .execute(conn)?;
     }
@@ -150,18 +202,67 @@ pub fn append_event(
     Ok(row)
 }
 
-/// A consent's events in chain order, scoped to the sender.
+/// Up to `limit` events with `after_seq < seq <= through_seq`, in chain order, with their
+/// personal data: one page of an export or a verification.
+pub fn events_page(
+    conn: &mut DbConn,
+    sender_id: &str,
+    after_seq: i64,
+    through_seq: i64,
+    limit: i64,
+) -> Result<Vec<EventWithPii>, StoreError> {
+    // Built once per backend: a select clause is typed by the backend it is for.
+    Ok(crate::on_backend!(conn, |c| events::table
+        .left_join(event_pii::table)
+        .filter(events::sender_id.eq(sender_id))
+        .filter(events::seq.gt(after_seq))
+        .filter(events::seq.le(through_seq))
+        .order(events::seq.asc())
+        .limit(limit)
+        .select((EventRow::as_select(), Option::<PiiRow>::as_select()))
+        .load(c))?)
+}
+
+/// A consent's events in chain order, with their personal data, scoped to the sender.
 pub fn events_for_consent(
     conn: &mut DbConn,
     sender_id: &str,
     consent_id: &str,
-) -> Result<Vec<EventRow>, StoreError> {
+) -> Result<Vec<EventWithPii>, StoreError> {
     Ok(events::table
+        .left_join(event_pii::table)
         .filter(events::sender_id.eq(sender_id))
         .filter(events::consent_id.eq(consent_id))
         .order(events::seq.asc())
-        .select(EventRow::as_select())
+        .select((EventRow::as_select(), Option::<PiiRow>::as_select()))
         .load(conn)?)
+}
+
+/// One event of the sender with its personal data.
+pub fn find_event(
+    conn: &mut DbConn,
+    sender_id: &str,
+    id: &str,
+) -> Result<Option<EventWithPii>, StoreError> {
+    Ok(events::table
+        .left_join(event_pii::table)
+        .filter(events::id.eq(id))
+        .filter(events::sender_id.eq(sender_id))
+        .select((EventRow::as_select(), Option::<PiiRow>::as_select()))
+        .load(conn)?
+        .into_iter()
+        .next())
+}
+
+/// The hash of the event at `seq`, if it exists.
+pub fn hash_at(conn: &mut DbConn, sender_id: &str, seq: i64) -> Result<Option<String>, StoreError> {
+    Ok(events::table
+        .filter(events::sender_id.eq(sender_id))
+        .filter(events::seq.eq(seq))
+        .select(events::hash)
+        .load(conn)?
+        .into_iter()
+        .next())
 }
 
 /// When the latest event of `kind` for a consent happened.
@@ -178,4 +279,32 @@ pub fn last_event_at(
         .load(conn)?
         .into_iter()
         .next())
+}
+
+/// Erases the personal data beside every event of these consents (the events and their
+/// `pii_sha256` stay). Returns how many records were erased now.
+pub fn erase_pii_of_consents(
+    conn: &mut DbConn,
+    sender_id: &str,
+    consent_ids: &[String],
+    at: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    let event_ids = events::table
+        .filter(events::sender_id.eq(sender_id))
+        .filter(events::consent_id.eq_any(consent_ids))
+        .select(events::id);
+    Ok(diesel::update(
+        event_pii::table
+            .filter(event_pii::event_id.eq_any(event_ids))
+            .filter(event_pii::erased_at.is_null()),
+    )
+    .set((
+        event_pii::email.eq(None::<String>),
+        event_pii::ip.eq(None::<String>),
+        event_pii::user_agent.eq(None::<String>),
+        event_pii::note.eq(None::<String>),
+        event_pii::salt.eq(None::<String>),
+        event_pii::erased_at.eq(at),
+    ))
+    .execute(conn)?)
 }

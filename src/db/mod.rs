@@ -6,6 +6,7 @@
 //! (measured: the SQL parser was the top cost of a compliance check).
 
 pub mod api_keys;
+pub mod checkpoints;
 pub mod consents;
 pub mod epochs;
 pub mod idempotency;
@@ -17,6 +18,7 @@ pub mod senders;
 pub mod settings;
 pub mod subscriptions;
 pub mod suppressions;
+pub mod webhooks;
 
 mod url;
 
@@ -244,9 +246,36 @@ impl Db {
         .map_err(|_| StoreError::Cancelled)?
     }
 
+    /// Runs `f` on the blocking pool with a [`Db::scan_connection`] of its own.
+    pub async fn scan<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || f(&mut db.scan_connection()?))
+            .await
+            .map_err(|_| StoreError::Cancelled)?
+    }
+
     /// A connection for synchronous callers (CLI commands, start-up).
     pub fn get(&self) -> Result<PooledConn, StoreError> {
         Ok(self.pool.get()?)
+    }
+
+    /// A connection of its own, outside the pool, for a long sequential scan (an export or a
+    /// verification of a whole chain) that must not hold a pooled connection for minutes.
+    /// On SQLite it reads without memory-mapping the file, so a scan of millions of events
+    /// does not map the whole database into the process.
+    pub fn scan_connection(&self) -> Result<DbConn, StoreError> {
+        let manager = ConnectionManager {
+            url: self.url.clone(),
+        };
+        let mut conn = r2d2::ManageConnection::connect(&manager).map_err(StoreError::Connect)?;
+        if let DbConn::Sqlite(c) = &mut conn {
+            c.batch_execute("PRAGMA mmap_size = 0;")?;
+        }
+        Ok(conn)
     }
 }
 

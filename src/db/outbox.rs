@@ -174,3 +174,14 @@ pub fn count_queued(conn: &mut DbConn) -> Result<i64, StoreError> {
         .count()
         .get_result(conn)?)
 }
+
+/// Forgets the delivery errors of these consents' jobs (an SMTP error can quote the address).
+pub fn clear_errors_of_consents(
+    conn: &mut DbConn,
+    consent_ids: &[String],
+) -> Result<(), StoreError> {
+    diesel::update(outbox::table.filter(outbox::consent_id.eq_any(consent_ids)))
+        .set(outbox::last_error.eq(None::<String>))
+        .execute(conn)?;
+    Ok(())
+}

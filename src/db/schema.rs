@@ -88,6 +88,7 @@ diesel::table! {
         confirmed_at -> Nullable<Timestamp>,
         ended_at -> Nullable<Timestamp>,
         expires_at -> Timestamp,
+        minimised_at -> Nullable<Timestamp>,
     }
 }
 
@@ -116,6 +117,7 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         note -> Nullable<Text>,
         erased_at -> Nullable<Timestamp>,
+        salt -> Nullable<Text>,
     }
 }
 

@@ -36,3 +36,35 @@ pub fn find_sender(conn: &mut DbConn, id: &str) -> Result<Option<Sender>, StoreE
         .into_iter()
         .next())
 }
+
+/// Every sender (the retention sweep visits each).
+pub fn list_senders(conn: &mut DbConn) -> Result<Vec<Sender>, StoreError> {
+    Ok(senders::table
+        .order(senders::created_at.asc())
+        .select(Sender::as_select())
+        .load(conn)?)
+}
+
+/// Sets how long ended consents keep their personal data, and the legal hold that stops
+/// minimisation; `None` leaves a value as it is. Returns false for an unknown sender.
+pub fn update_retention(
+    conn: &mut DbConn,
+    id: &str,
+    retention_days: Option<i64>,
+    legal_hold: Option<bool>,
+) -> Result<bool, StoreError> {
+    let mut found = find_sender(conn, id)?.is_some();
+    if let Some(days) = retention_days {
+        found &= diesel::update(senders::table.find(id))
+            .set(senders::retention_days.eq(days))
+            .execute(conn)?
+            > 0;
+    }
+    if let Some(hold) = legal_hold {
+        found &= diesel::update(senders::table.find(id))
+            .set(senders::legal_hold.eq(hold))
+            .execute(conn)?
+            > 0;
+    }
+    Ok(found)
+}

@@ -128,6 +128,25 @@ pub fn end_subscription(
     Ok(())
 }
 
+/// Removes the subscription's plaintext address, ending it as `unsubscribed` if it was still
+/// pending or confirmed (an erased address cannot be mailed). The keyed hash stays.
+pub fn erase_address(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<(), StoreError> {
+    diesel::update(subscriptions::table.find(id))
+        .set(subscriptions::email.eq(None::<String>))
+        .execute(conn)?;
+    diesel::update(
+        subscriptions::table
+            .find(id)
+            .filter(subscriptions::status.eq_any(["pending", "confirmed"])),
+    )
+    .set((
+        subscriptions::status.eq("unsubscribed"),
+        subscriptions::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// What a compliance check needs about one subscription.
 #[derive(Debug, Clone, Queryable)]
 pub struct CheckRow {

@@ -8,6 +8,9 @@ use super::{DbConn, StoreError};
 
 pub const GLOBAL: &str = "global";
 
+/// The reason of a sender's suppression of an address it erased.
+pub const ERASED: &str = "erased";
+
 /// Adds a suppression unless it exists.
 pub fn suppress(
     conn: &mut DbConn,
@@ -33,7 +36,7 @@ pub fn suppress(
     Ok(())
 }
 
-/// Whether confirmation mail to this address is suppressed for this sender.
+/// Whether this address is suppressed for this sender, for any reason.
 pub fn is_suppressed(
     conn: &mut DbConn,
     sender_id: &str,
@@ -42,6 +45,22 @@ pub fn is_suppressed(
     Ok(suppressions::table
         .filter(suppressions::scope.eq_any([sender_id, GLOBAL]))
         .filter(suppressions::address_key.eq(address_key))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0)
+}
+
+/// Whether confirmation mail to this address is suppressed for this sender. An erasure's
+/// suppression does not count: after an erasure the address may sign up afresh.
+pub fn blocks_confirmation_mail(
+    conn: &mut DbConn,
+    sender_id: &str,
+    address_key: &str,
+) -> Result<bool, StoreError> {
+    Ok(suppressions::table
+        .filter(suppressions::scope.eq_any([sender_id, GLOBAL]))
+        .filter(suppressions::address_key.eq(address_key))
+        .filter(suppressions::reason.ne(ERASED))
         .count()
         .get_result::<i64>(conn)?
         > 0)
@@ -58,4 +77,29 @@ pub fn suppressed_among(
         .filter(suppressions::address_key.eq_any(address_keys))
         .select(suppressions::address_key)
         .load(conn)?)
+}
+
+/// The suppressions of an address that bind this sender: (scope, reason, since), where scope
+/// is `sender` or `global`.
+pub fn suppressions_of(
+    conn: &mut DbConn,
+    sender_id: &str,
+    address_key: &str,
+) -> Result<Vec<(String, String, chrono::NaiveDateTime)>, StoreError> {
+    let rows: Vec<(String, String, chrono::NaiveDateTime)> = suppressions::table
+        .filter(suppressions::scope.eq_any([sender_id, GLOBAL]))
+        .filter(suppressions::address_key.eq(address_key))
+        .select((
+            suppressions::scope,
+            suppressions::reason,
+            suppressions::created_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(scope, reason, at)| {
+            let scope = if scope == GLOBAL { GLOBAL } else { "sender" };
+            (scope.to_owned(), reason, at)
+        })
+        .collect())
 }

@@ -6,3 +6,4 @@ pub mod ledger;
 pub mod list;
 pub mod sender;
 pub mod token;
+pub mod webhook;

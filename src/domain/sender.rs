@@ -43,6 +43,27 @@ impl SenderProfile {
     }
 }
 
+/// The shortest retention: evidence is kept at least one month after mailing to an address
+/// stops (特定電子メール法 and its ordinance).
+pub const MIN_RETENTION_DAYS: i64 = 31;
+
+/// How long an ended consent keeps its personal data: `1m` (one month, 31 days, the
+/// default), `3y` (three years, 1096 days, for 特定商取引法 records) or `<n>d`, at least 31.
+pub fn parse_retention(raw: &str) -> Result<i64, FieldError> {
+    let days = match raw.trim() {
+        "1m" => Some(MIN_RETENTION_DAYS),
+        "3y" => Some(1096),
+        other => other.strip_suffix('d').and_then(|n| n.parse::<i64>().ok()),
+    };
+    match days {
+        Some(days) if (MIN_RETENTION_DAYS..=36_500).contains(&days) => Ok(days),
+        _ => Err(FieldError {
+            field: "retention",
+            reason: "must be 1m, 3y or a number of days such as 400d, at least 31d",
+        }),
+    }
+}
+
 /// Trimmed, non-empty, bounded, no control characters other than newlines (addresses wrap).
 fn text(field: &'static str, raw: &str, max: usize) -> Result<String, FieldError> {
     let trimmed = raw.trim();
@@ -71,6 +92,16 @@ mod tests {
             "jp",
         );
         assert_eq!(p.map(|p| p.jurisdiction).ok().as_deref(), Some("JP"));
+    }
+
+    #[test]
+    fn retention_is_at_least_a_month() {
+        assert_eq!(parse_retention("1m"), Ok(31));
+        assert_eq!(parse_retention("3y"), Ok(1096));
+        assert_eq!(parse_retention("400d"), Ok(400));
+        for bad in ["30d", "2y", "d", "-5d", ""] {
+            assert!(parse_retention(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

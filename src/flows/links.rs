@@ -100,7 +100,7 @@ pub fn confirm(
             }),
         )
     };
-    ledger::append_event(conn, &consent.sender_id, event, now)?;
+    super::record_event(conn, &consent.sender_id, event, now)?;
     Ok(LinkOutcome::Done)
 }
 

@@ -2,6 +2,7 @@
 //! actions, opt-outs, resend and expiry. Handlers parse input into domain types and call
 //! these on the blocking pool; these call the table modules and append ledger events.
 
+pub mod erasure;
 pub mod links;
 pub mod optout;
 pub mod pending;
@@ -11,10 +12,10 @@ use chrono::NaiveDateTime;
 
 use crate::config::FlowSettings;
 use crate::db::consents::{self, ConsentRow};
-use crate::db::ledger::{self, NewEvent};
+use crate::db::ledger::{self, EventRow, NewEvent};
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::subscriptions;
-use crate::db::{suppressions, DbConn, StoreError};
+use crate::db::{suppressions, webhooks, DbConn, StoreError};
 
 /// What happened to the confirmation mail of a request (the API's `confirmation` field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -37,7 +38,7 @@ pub fn mail_if_allowed(
     rules: &FlowSettings,
     now: NaiveDateTime,
 ) -> Result<Confirmation, StoreError> {
-    if suppressions::is_suppressed(conn, &consent.sender_id, address_key)? {
+    if suppressions::blocks_confirmation_mail(conn, &consent.sender_id, address_key)? {
         return Ok(Confirmation::Suppressed);
     }
     outbox::lock_abuse_key(conn, abuse_key)?;
@@ -82,6 +83,19 @@ pub fn end_consent(
             subscriptions::end_subscription(conn, &sub.id, status, now)?;
         }
     }
-    ledger::append_event(conn, &consent.sender_id, event, now)?;
+    record_event(conn, &consent.sender_id, event, now)?;
     Ok(())
+}
+
+/// Appends an event to the sender's chain and, in the same transaction, queues a webhook
+/// delivery when the sender subscribed to its kind. Call inside a write transaction.
+pub fn record_event(
+    conn: &mut DbConn,
+    sender_id: &str,
+    event: NewEvent<'_>,
+    now: NaiveDateTime,
+) -> Result<EventRow, StoreError> {
+    let row = ledger::append_event(conn, sender_id, event, now)?;
+    webhooks::enqueue_if_subscribed(conn, &row, now)?;
+    Ok(row)
 }

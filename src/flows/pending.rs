@@ -88,7 +88,7 @@ pub fn resend(
             json!({ "confirmation": confirmation, "expires_at": crate::clock::rfc3339(expires_at) }),
         )
     };
-    crate::db::ledger::append_event(conn, sender_id, event, now)?;
+    super::record_event(conn, sender_id, event, now)?;
     Ok((
         Resend::Done(confirmation),
         confirmation == Confirmation::Queued,

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{mail_if_allowed, Confirmation};
 use crate::config::FlowSettings;
 use crate::db::consents::{self, ConsentRow};
-use crate::db::ledger::{self, NewEvent};
+use crate::db::ledger::NewEvent;
 use crate::db::lists::ListRow;
 use crate::db::subscriptions::{self, SubscriptionRow};
 use crate::db::{DbConn, StoreError};
@@ -131,6 +131,7 @@ pub fn signup(
                 "repeat": repeat,
                 "locale": request.locale,
                 "consent_text_sha256": request.evidence.consent_text_sha256,
+                "policy_url": request.list.policy_url,
                 "collection_method": request.evidence.collection_method,
                 "source_url": request.evidence.source_url,
                 "collected_at": request.evidence.collected_at.map(crate::clock::rfc3339),
@@ -139,7 +140,7 @@ pub fn signup(
             }),
         )
     };
-    ledger::append_event(conn, request.sender_id, event, now)?;
+    super::record_event(conn, request.sender_id, event, now)?;
     let status = if confirmation == Confirmation::Suppressed {
         "suppressed"
     } else {
@@ -216,6 +217,7 @@ fn new_consent(
         confirmed_at: None,
         ended_at: None,
         expires_at: now + rules.confirm_ttl,
+        minimised_at: None,
     };
     consents::insert_consent(conn, &consent)?;
     if existing.is_some() {

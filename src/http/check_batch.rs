@@ -20,10 +20,11 @@ use super::auth::SenderKey;
 use super::check::{unsubscribe_url, verdict};
 use super::error::{ApiError, Problem};
 use super::lists::load_list;
-use crate::db::ledger::{append_event, NewEvent};
+use crate::db::ledger::NewEvent;
 use crate::db::subscriptions::check_many;
 use crate::db::{suppressions, write_transaction, StoreError};
 use crate::domain::email::EmailAddress;
+use crate::flows::record_event;
 use crate::state::AppState;
 
 const CHUNK_LINES: usize = 1000;
@@ -89,13 +90,10 @@ pub async fn check_batch(
     };
     // The payload is tied to this worker thread, so the pump is a local task.
     actix_web::rt::spawn(job.pump(payload, tx));
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")
         .insert_header(("Consentry-Check-Receipt", receipt))
-        .streaming(body))
+        .streaming(super::channel_body(rx)))
 }
 
 struct Batch {
@@ -205,7 +203,7 @@ impl Batch {
                             json!({ "count": count, "allowed": allowed, "results_sha256": results_sha256, "complete": complete }),
                         )
                     };
-                    append_event(conn, &sender_id, event, crate::clock::now()).map(|_| ())
+                    record_event(conn, &sender_id, event, crate::clock::now()).map(|_| ())
                 })
             })
             .await;

@@ -11,11 +11,12 @@ use super::error::{ApiError, Problem};
 use super::evidence::{parse_evidence, EvidenceBody};
 use super::lists::load_list;
 use crate::clock;
+use crate::db::ledger::EventWithPii;
 use crate::db::{
     consents as store, idempotency, ledger, lists, write_transaction, DbConn, StoreError,
 };
 use crate::domain::email::EmailAddress;
-use crate::domain::ledger::canonical_json;
+use crate::domain::ledger::{canonical_json, PiiRecord};
 use crate::domain::list::Locale;
 use crate::flows::pending::{resend as resend_flow, Resend};
 use crate::flows::signup::{signup, Signup, SignupAnswer};
@@ -161,6 +162,27 @@ pub struct EventView {
     at: String,
     #[schema(value_type = Object)]
     data: Value,
+    /// The personal data recorded with the event (`email`, `ip`, `user_agent`, `note`,
+    /// `salt`); `null` when none was recorded or it was erased.
+    #[schema(value_type = Option<Object>)]
+    pii: Option<PiiRecord>,
+    pii_sha256: Option<String>,
+    /// The event's hash in the sender's chain.
+    hash: String,
+}
+
+impl From<EventWithPii> for EventView {
+    fn from((event, pii): EventWithPii) -> Self {
+        Self {
+            seq: event.seq,
+            kind: event.kind,
+            at: clock::rfc3339(event.at),
+            data: serde_json::from_str(&event.data).unwrap_or(Value::Null),
+            pii: pii.and_then(|p| p.record()),
+            pii_sha256: event.pii_sha256,
+            hash: event.hash,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -176,8 +198,21 @@ pub struct ConsentView {
     requested_at: String,
     confirmed_at: Option<String>,
     unsubscribed_at: Option<String>,
+    /// When the request ended: unsubscribed, refused, expired or erased.
+    ended_at: Option<String>,
     expires_at: String,
+    collection_method: String,
+    source_url: Option<String>,
+    /// When its personal data was erased (on request or after retention).
+    minimised_at: Option<String>,
     events: Vec<EventView>,
+}
+
+impl ConsentView {
+    /// The list's slug.
+    pub fn list(&self) -> &str {
+        &self.list
+    }
 }
 
 #[utoipa::path(get, path = "/v1/consents/{id}", tag = "consents",
@@ -198,7 +233,8 @@ pub async fn get_consent(
     Ok(HttpResponse::Ok().json(view))
 }
 
-fn consent_view(
+/// A consent of this sender with its events; `None` if it has no such consent.
+pub fn consent_view(
     conn: &mut DbConn,
     sender_id: &str,
     id: &str,
@@ -213,12 +249,7 @@ fn consent_view(
         .unwrap_or_default();
     let events = ledger::events_for_consent(conn, sender_id, id)?
         .into_iter()
-        .map(|e| EventView {
-            seq: e.seq,
-            kind: e.kind,
-            at: clock::rfc3339(e.at),
-            data: serde_json::from_str(&e.data).unwrap_or(Value::Null),
-        })
+        .map(EventView::from)
         .collect();
     let ended = consent
         .ended_at
@@ -234,7 +265,11 @@ fn consent_view(
         requested_at: clock::rfc3339(consent.requested_at),
         confirmed_at: consent.confirmed_at.map(clock::rfc3339),
         unsubscribed_at: ended.map(clock::rfc3339),
+        ended_at: consent.ended_at.map(clock::rfc3339),
         expires_at: clock::rfc3339(consent.expires_at),
+        collection_method: consent.collection_method,
+        source_url: consent.source_url,
+        minimised_at: consent.minimised_at.map(clock::rfc3339),
         events,
     }))
 }

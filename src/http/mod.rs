@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, body limits and the problem answers for malformed requests.
 
+pub mod audit;
 pub mod auth;
 pub mod check;
 pub mod check_batch;
@@ -10,7 +11,10 @@ pub mod lists;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
+pub mod receipts;
+pub mod subjects;
 pub mod unsubscribes;
+pub mod webhook;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceResponse;
@@ -55,6 +59,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .service(web::resource("/v1/consents").post(consents::create_consent))
     .service(web::resource("/v1/consents/{id}").get(consents::get_consent))
     .service(web::resource("/v1/consents/{id}/resend").post(consents::resend))
+    .service(web::resource("/v1/consents/{id}/receipt").get(receipts::receipt))
+    .service(
+        web::resource("/v1/subjects")
+            .get(subjects::access)
+            .delete(subjects::erase),
+    )
+    .service(
+        web::resource("/v1/webhook")
+            .get(webhook::show)
+            .put(webhook::save)
+            .delete(webhook::remove),
+    )
+    .service(web::resource("/v1/audit/events").get(audit::export_events))
+    .service(web::resource("/v1/audit/verify").get(audit::verify))
+    .service(web::resource("/v1/audit/checkpoint").get(audit::checkpoint))
+    .route("/.well-known/jwks.json", web::get().to(audit::signing_keys))
     .service(
         web::resource("/v1/check")
             .get(check::check)
@@ -88,6 +108,16 @@ fn json_error(err: JsonPayloadError, max_body: usize) -> ApiError {
         JsonPayloadError::Deserialize(e) => ApiError::InvalidJson(e.to_string()),
         other => ApiError::InvalidJson(other.to_string()),
     }
+}
+
+/// A streamed response body fed by a channel (a producer on another task or thread); an
+/// error item breaks the transfer off.
+pub fn channel_body<E: Into<actix_web::Error> + 'static>(
+    rx: tokio::sync::mpsc::Receiver<Result<web::Bytes, E>>,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item.map_err(Into::into), rx))
+    })
 }
 
 async fn not_found(_: HttpRequest) -> HttpResponse {

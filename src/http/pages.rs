@@ -115,6 +115,14 @@ fn language(query: &PageQuery, consent: Option<&ConsentRow>, req: &HttpRequest) 
     }
 }
 
+/// The language of a page without a consent: `?lang=`, else `Accept-Language` (ja or en).
+pub fn language_of(req: &HttpRequest) -> &'static str {
+    let query = web::Query::<PageQuery>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or(PageQuery { lang: None });
+    language(&query, None, req)
+}
+
 /// The link a page is for.
 struct Target<'a> {
     kind: Kind,
@@ -148,6 +156,12 @@ fn render(
             tracing::error!(%error, page, "cannot render page");
             String::from("<!DOCTYPE html><title>Consentry</title><p>Something went wrong.</p>")
         });
+    html_response(status, body)
+}
+
+/// An HTML answer with the headers every page sends: no referrer, no caching, no indexing,
+/// a restrictive CSP (no scripts), no framing.
+pub fn html_response(status: StatusCode, body: String) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::REFERRER_POLICY, "no-referrer"))

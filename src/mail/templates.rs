@@ -99,6 +99,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "pages/expired.en.html",
         include_str!("../../templates/pages/expired.en.html"),
     ),
+    (
+        "audit/subject.html",
+        include_str!("../../templates/audit/subject.html"),
+    ),
 ];
 
 /// Every template, parsed once at start-up.

@@ -1,7 +1,7 @@
-//! The outbox worker inside `serve`: wakes at once when a signup enqueues mail and polls for
-//! retries; claims jobs with a lease (SKIP LOCKED on PostgreSQL) so several instances never
-//! send one job twice; retries with capped exponential backoff; records `confirmation_sent`
-//! (Message-ID and SHA-256 of the message) or, finally, `confirmation_failed`.
+//! The mail worker inside `serve` (on the shared outbox loop, `crate::jobs`): renders and
+//! sends confirmation mail, retries with capped exponential backoff, and records
+//! `confirmation_sent` (Message-ID and SHA-256 of the message) or, finally,
+//! `confirmation_failed`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use super::transport::Transport;
 use crate::clock;
 use crate::config::Settings;
 use crate::db::consents::{self, ConsentRow};
-use crate::db::ledger::{self, NewEvent};
+use crate::db::ledger::NewEvent;
 use crate::db::lists::{find_list_by_id, ListRow};
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::senders::{find_sender, Sender};
@@ -25,10 +25,6 @@ use crate::db::subscriptions;
 use crate::db::{write_transaction, Db, DbConn, StoreError};
 use crate::domain::token::{sign, Action, LinkClaims};
 use crate::secrets::Secrets;
-
-const LEASE: chrono::Duration = chrono::Duration::minutes(2);
-const BATCH: i64 = 32;
-const POLL: Duration = Duration::from_secs(1);
 
 pub struct MailWorker {
     pub db: Db,
@@ -51,32 +47,9 @@ struct MailContext {
 
 impl MailWorker {
     /// Runs until `stop` turns true; a job in flight is finished first.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            let now = clock::now();
-            let claimed = self
-                .db
-                .run(move |conn| outbox::claim_due(conn, "mail", now, LEASE, BATCH))
-                .await;
-            match claimed {
-                Ok(jobs) if !jobs.is_empty() => {
-                    for job in jobs {
-                        self.deliver(job).await;
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "cannot claim outbox jobs"),
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = stop.changed() => {}
-            }
-        }
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let (db, wake) = (self.db.clone(), self.wake.clone());
+        crate::jobs::run(db, "mail", wake, stop, |job| self.deliver(job)).await;
     }
 
     async fn deliver(&self, job: OutboxRow) {
@@ -202,7 +175,8 @@ impl MailWorker {
                             }
                             Ok(())
                         } else {
-                            let retry_at = now + backoff(&mail, attempts);
+                            let retry_at = now
+                                + crate::jobs::backoff(mail.retry_base, mail.retry_max, attempts);
                             outbox::mark_attempt_failed(conn, &job.id, &error, Some(retry_at))
                         }
                     }
@@ -226,19 +200,7 @@ fn record(
         consent_id: job.consent_id.as_deref(),
         ..NewEvent::new(kind, data)
     };
-    ledger::append_event(conn, &job.sender_id, event, now).map(|_| ())
-}
-
-/// `base * 2^(attempts-1)`, capped.
-fn backoff(mail: &crate::config::MailSettings, attempts: i64) -> chrono::Duration {
-    let exponent = u32::try_from(attempts.saturating_sub(1))
-        .unwrap_or(0)
-        .min(30);
-    let delay = mail
-        .retry_base
-        .saturating_mul(2u32.saturating_pow(exponent))
-        .min(mail.retry_max);
-    chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
+    crate::flows::record_event(conn, &job.sender_id, event, now).map(|_| ())
 }
 
 /// The consent (still pending), its address, sender and list; `None` when there is nothing
@@ -263,22 +225,4 @@ fn load_context(conn: &mut DbConn, consent_id: &str) -> Result<Option<MailContex
         }),
         _ => None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let mail = crate::config::MailSettings {
-            max_attempts: 8,
-            retry_base: Duration::from_secs(5),
-            retry_max: Duration::from_secs(60),
-            unsubscribe_mailto: None,
-            dkim: None,
-        };
-        let secs: Vec<i64> = (1..=6).map(|a| backoff(&mail, a).num_seconds()).collect();
-        assert_eq!(secs, [5, 10, 20, 40, 60, 60]);
-    }
 }

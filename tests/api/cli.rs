@@ -5,16 +5,9 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::helpers::{eventually, list_body, test_database, test_settings};
-
-fn consentry(database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_consentry"));
-    command
-        .env_clear()
-        .env("CONSENTRY_DATABASE_URL", database_url)
-        .env("CONSENTRY_LOG", "warn");
-    command
-}
+use crate::helpers::{
+    consentry_cli as consentry, eventually, list_body, test_database, test_settings,
+};
 
 fn json_output(command: &mut Command) -> Value {
     let output = command.output().unwrap();

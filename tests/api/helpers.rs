@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 /// server on loopback.
 pub struct TestApp {
     pub url: String,
+    pub database_url: String,
     pub db: Db,
     pub state: consentry::state::AppState,
     pub smtp: SmtpServer,
@@ -90,6 +91,8 @@ pub fn test_settings_with(
         ("mail_retry_max_ms".into(), "400".into()),
         ("workers".into(), "2".into()),
         ("log".into(), "warn".into()),
+        // Test receivers listen on loopback over plain HTTP.
+        ("webhook_allow_private_targets".into(), "true".into()),
     ];
     for (name, value) in overrides {
         values.retain(|(n, _)| n != name);
@@ -145,6 +148,7 @@ pub async fn spawn_app_with(overrides: &[(&str, String)]) -> TestApp {
     let (_, sender_key, auditor_key) = seed_sender(&db, "Example").await;
     TestApp {
         url,
+        database_url,
         db,
         state,
         smtp,
@@ -482,4 +486,86 @@ pub fn event_kinds(consent: &Value) -> Vec<String> {
         .iter()
         .map(|e| e["kind"].as_str().unwrap().to_owned())
         .collect()
+}
+
+impl TestApp {
+    /// A signup confirmed by the owner through the mailed link; `nth_mail` is how many mails
+    /// the SMTP server will have received with this one. Returns the consent id.
+    pub async fn confirmed_signup(&self, list: &str, email: &str, nth_mail: usize) -> String {
+        let answer = self.signup(list, email).await;
+        let mail = self.mail_to(email, nth_mail).await;
+        let (confirm, _) = Self::links_of(&mail);
+        assert_eq!(self.press(&confirm).await.status(), 200);
+        answer["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `GET /v1/audit/events?{query}` with the auditor key: (status, headers, body).
+    pub async fn export(&self, query: &str) -> (u16, reqwest::header::HeaderMap, String) {
+        let response = self
+            .get(&format!("/v1/audit/events?{query}"), &self.auditor_key)
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        (status, headers, response.text().await.unwrap())
+    }
+
+    /// `GET /v1/audit/verify` with the auditor key.
+    pub async fn verify(&self) -> Value {
+        let response = self
+            .get("/v1/audit/verify", &self.auditor_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// The public signing keys (`/.well-known/jwks.json`).
+    pub async fn jwks(&self) -> Value {
+        self.client
+            .get(format!("{}/.well-known/jwks.json", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Runs SQL straight on the test database, as someone with database access would.
+    pub async fn sql(&self, statements: &str) {
+        use diesel::connection::SimpleConnection;
+        let db = self.db.clone();
+        let statements = statements.to_owned();
+        tokio::task::spawn_blocking(move || db.get().unwrap().batch_execute(&statements))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    /// Whether the test database is PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.db.backend() == consentry::db::Backend::Postgres
+    }
+
+    /// The sender id of the test app's keys.
+    pub async fn sender_id(&self) -> String {
+        let state = self.state.clone();
+        let key = self.sender_key.clone();
+        let caller = consentry::auth::authenticate(&state.db, &state.caches, &key)
+            .await
+            .unwrap();
+        caller.sender_id.clone()
+    }
+}
+
+/// The `consentry` binary with a clean environment on `database_url`.
+pub fn consentry_cli(database_url: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"));
+    command
+        .env_clear()
+        .env("CONSENTRY_DATABASE_URL", database_url)
+        .env("CONSENTRY_LOG", "warn");
+    command
 }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod auth;
 mod batch;
 mod cli;
@@ -16,4 +17,7 @@ mod lifecycle;
 mod lists;
 mod ops;
 mod pages;
+mod receiver;
+mod records;
 mod smtp;
+mod webhooks;

@@ -1,0 +1,263 @@
+//! Writing a sender's events as NDJSON or CSV, page by page at constant memory, ending with
+//! a signed checkpoint of the last event. Used by `GET /v1/audit/events` and
+//! `consentry audit export`; `docs/ledger.md` describes the format.
+
+use std::io::Write;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::checkpoint::{Checkpoint, SigningKeys};
+use crate::clock;
+use crate::db::ledger::{events_page, EventRow, EventWithPii, PiiRow};
+use crate::db::{DbConn, StoreError};
+use crate::domain::ledger::PiiRecord;
+
+/// Events read per query.
+const PAGE: i64 = 2000;
+
+/// The CSV header; `data` and `pii` hold JSON, an empty cell is null.
+pub const CSV_HEADER: [&str; 13] = [
+    "seq",
+    "id",
+    "sender_id",
+    "at",
+    "kind",
+    "consent_id",
+    "list",
+    "subject_key",
+    "data",
+    "pii",
+    "pii_sha256",
+    "prev_hash",
+    "hash",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Ndjson,
+    Csv,
+}
+
+impl Format {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "ndjson" | "jsonl" => Some(Format::Ndjson),
+            "csv" => Some(Format::Csv),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Ndjson => "application/x-ndjson",
+            Format::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// Events with `after_seq < seq <= through_seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub after_seq: i64,
+    pub through_seq: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write the export: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot write the export: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("the chain has no event at seq {0}; the export stops without a checkpoint")]
+    Missing(i64),
+}
+
+/// One NDJSON line of an event.
+#[derive(Serialize)]
+struct Line<'a> {
+    seq: i64,
+    id: &'a str,
+    sender_id: &'a str,
+    at: String,
+    kind: &'a str,
+    consent_id: Option<&'a str>,
+    list: Option<&'a str>,
+    subject_key: Option<&'a str>,
+    data: Data<'a>,
+    pii: Option<PiiRecord>,
+    pii_sha256: Option<&'a str>,
+    prev_hash: &'a str,
+    hash: &'a str,
+}
+
+/// `data` as stored: JSON written through unchanged, or (in a damaged row) the text itself,
+/// which verification then reports.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Data<'a> {
+    Json(&'a RawValue),
+    Text(&'a str),
+}
+
+fn line(event: &EventRow, pii: Option<PiiRecord>) -> Line<'_> {
+    Line {
+        seq: event.seq,
+        id: &event.id,
+        sender_id: &event.sender_id,
+        at: clock::rfc3339(event.at),
+        kind: &event.kind,
+        consent_id: event.consent_id.as_deref(),
+        list: event.list_slug.as_deref(),
+        subject_key: event.subject_key.as_deref(),
+        data: serde_json::from_str(&event.data)
+            .map(Data::Json)
+            .unwrap_or(Data::Text(&event.data)),
+        pii,
+        pii_sha256: event.pii_sha256.as_deref(),
+        prev_hash: &event.prev_hash,
+        hash: &event.hash,
+    }
+}
+
+/// Writes the events of `range` to `out` and, when every one of them was written, a signed
+/// checkpoint of the last. `progress` hears the running count after each page.
+pub fn write_export<W: Write>(
+    conn: &mut DbConn,
+    sender_id: &str,
+    range: Range,
+    format: Format,
+    keys: &SigningKeys,
+    out: W,
+    mut progress: impl FnMut(u64),
+) -> Result<Checkpoint, ExportError> {
+    let mut sink = Sink::new(format, out)?;
+    let mut after = range.after_seq;
+    let mut last: Option<(i64, String)> = None;
+    let mut written = 0u64;
+    while after < range.through_seq {
+        let page = events_page(conn, sender_id, after, range.through_seq, PAGE)?;
+        let Some((tail, _)) = page.last() else { break };
+        after = tail.seq;
+        last = Some((tail.seq, tail.hash.clone()));
+        for (event, pii) in &page {
+            sink.event(event, pii.as_ref().and_then(PiiRow::record))?;
+        }
+        written += page.len() as u64;
+        progress(written);
+    }
+    let (seq, hash) = last
+        .filter(|(seq, _)| *seq == range.through_seq)
+        .ok_or(ExportError::Missing(range.through_seq))?;
+    let at = clock::rfc3339(clock::now());
+    let checkpoint = keys.sign(sender_id, Some(range.after_seq), (seq, &hash), &at);
+    sink.checkpoint(&checkpoint)?;
+    Ok(checkpoint)
+}
+
+/// Where rows go, in the export's format.
+enum Sink<W: Write> {
+    Ndjson(std::io::BufWriter<W>),
+    Csv(Box<csv::Writer<W>>),
+}
+
+impl<W: Write> Sink<W> {
+    fn new(format: Format, out: W) -> Result<Self, ExportError> {
+        const BUFFER: usize = 64 * 1024;
+        Ok(match format {
+            Format::Ndjson => Sink::Ndjson(std::io::BufWriter::with_capacity(BUFFER, out)),
+            Format::Csv => {
+                let mut csv = csv::WriterBuilder::new()
+                    .buffer_capacity(BUFFER)
+                    .from_writer(out);
+                csv.write_record(CSV_HEADER)?;
+                Sink::Csv(Box::new(csv))
+            }
+        })
+    }
+
+    fn event(&mut self, event: &EventRow, pii: Option<PiiRecord>) -> Result<(), ExportError> {
+        match self {
+            Sink::Ndjson(out) => {
+                serde_json::to_writer(&mut *out, &line(event, pii))
+                    .map_err(std::io::Error::from)?;
+                out.write_all(b"\n")?;
+            }
+            Sink::Csv(csv) => {
+                let pii = pii
+                    .map(|p| serde_json::to_string(&p).unwrap_or_default())
+                    .unwrap_or_default();
+                fn opt(v: &Option<String>) -> &str {
+                    v.as_deref().unwrap_or("")
+                }
+                csv.write_record([
+                    event.seq.to_string().as_str(),
+                    &event.id,
+                    &event.sender_id,
+                    &clock::rfc3339(event.at),
+                    &event.kind,
+                    opt(&event.consent_id),
+                    opt(&event.list_slug),
+                    opt(&event.subject_key),
+                    &event.data,
+                    &pii,
+                    opt(&event.pii_sha256),
+                    &event.prev_hash,
+                    &event.hash,
+                ])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The closing row, then everything flushed.
+    fn checkpoint(self, checkpoint: &Checkpoint) -> Result<(), ExportError> {
+        match self {
+            Sink::Ndjson(mut out) => {
+                serde_json::to_writer(&mut out, &serde_json::json!({ "checkpoint": checkpoint }))
+                    .map_err(std::io::Error::from)?;
+                out.write_all(b"\n")?;
+                out.flush()?;
+            }
+            Sink::Csv(mut csv) => {
+                let data = serde_json::to_string(checkpoint).unwrap_or_default();
+                csv.write_record([
+                    checkpoint.seq.to_string().as_str(),
+                    "",
+                    &checkpoint.sender_id,
+                    &checkpoint.at,
+                    "checkpoint",
+                    "",
+                    "",
+                    "",
+                    &data,
+                    "",
+                    "",
+                    "",
+                    &checkpoint.hash,
+                ])?;
+                csv.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Events of a page with their personal data, for callers that verify rather than write.
+pub fn page(
+    conn: &mut DbConn,
+    sender_id: &str,
+    after_seq: i64,
+    through_seq: i64,
+) -> Result<Vec<EventWithPii>, StoreError> {
+    events_page(conn, sender_id, after_seq, through_seq, PAGE)
+}

@@ -1,0 +1,214 @@
+//! The audit trail in the database: verifying a sender's stored chain (with its head row and
+//! its signed checkpoints), signing the current head, and recording each export as an event.
+
+use chrono::NaiveDateTime;
+use serde_json::{json, Value};
+
+use super::checkpoint::{Checkpoint, SigningKeys, VerifyingKeys};
+use super::export::{self, Format, Range};
+use super::verify::{check_event, Chain, EventRecord, Failure, Report};
+use crate::clock;
+use crate::db::ledger::{self, EventRow, NewEvent};
+use crate::db::{checkpoints, write_transaction, DbConn, StoreError};
+use crate::domain::ledger::ChainedFields;
+
+/// Recomputes every hash of the sender's chain, checks seq continuity, linkage and personal
+/// data, that the chain head row names the last event, and every stored checkpoint against
+/// the event it names and `keys`.
+pub fn verify_chain(
+    conn: &mut DbConn,
+    sender_id: &str,
+    keys: &VerifyingKeys,
+) -> Result<Report, StoreError> {
+    let head = ledger::head(conn, sender_id)?;
+    let mut chain = Chain::default();
+    let mut failure = walk(conn, sender_id, &mut chain)?;
+    if failure.is_none() {
+        failure = check_head(&chain, head);
+    }
+    let mut verified = 0;
+    if failure.is_none() {
+        for checkpoint in checkpoints::list_checkpoints(conn, sender_id)? {
+            let stored = ledger::hash_at(conn, sender_id, checkpoint.seq)?;
+            if stored.as_deref() != Some(checkpoint.hash.as_str()) {
+                failure = Some(Failure {
+                    seq: checkpoint.seq,
+                    reason: format!(
+                        "the event at seq {} differs from the signed checkpoint of {}",
+                        checkpoint.seq, checkpoint.at
+                    ),
+                });
+                break;
+            }
+            if let Err(e) = keys.verify(&checkpoint) {
+                failure = Some(Failure {
+                    seq: checkpoint.seq,
+                    reason: format!("checkpoint at seq {}: {e}", checkpoint.seq),
+                });
+                break;
+            }
+            verified += 1;
+        }
+    }
+    let mut report = Report::new(&chain, failure);
+    report.checkpoints_verified = Some(verified);
+    Ok(report)
+}
+
+/// Feeds every stored event to `chain`; the first failure, if any.
+fn walk(
+    conn: &mut DbConn,
+    sender_id: &str,
+    chain: &mut Chain,
+) -> Result<Option<Failure>, StoreError> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut after = 0;
+    loop {
+        let page = export::page(conn, sender_id, after, i64::MAX)?;
+        let Some((last, _)) = page.last() else {
+            return Ok(None);
+        };
+        after = last.seq;
+        for (event, pii) in &page {
+            let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
+                return Ok(Some(Failure {
+                    seq: event.seq,
+                    reason: "the event's data is not JSON (the event was altered)".into(),
+                }));
+            };
+            let pii = pii.as_ref().and_then(|p| p.record());
+            let at = clock::rfc3339(event.at);
+            let record = EventRecord {
+                fields: chained(event, &at, &data),
+                pii: pii.as_ref(),
+                prev_hash: &event.prev_hash,
+                hash: &event.hash,
+            };
+            let linked = check_event(&record, &mut buf).and_then(|state| {
+                chain.link(
+                    sender_id,
+                    event.seq,
+                    &event.prev_hash,
+                    &event.hash,
+                    state,
+                    false,
+                )
+            });
+            if let Err(failure) = linked {
+                return Ok(Some(failure));
+            }
+        }
+    }
+}
+
+fn chained<'a>(event: &'a EventRow, at: &'a str, data: &'a Value) -> ChainedFields<'a> {
+    ChainedFields {
+        sender_id: &event.sender_id,
+        seq: event.seq,
+        id: &event.id,
+        at,
+        kind: &event.kind,
+        consent_id: event.consent_id.as_deref(),
+        list: event.list_slug.as_deref(),
+        subject_key: event.subject_key.as_deref(),
+        data,
+        pii_sha256: event.pii_sha256.as_deref(),
+    }
+}
+
+/// The head row must name the last event (a removed tail leaves it pointing past the end).
+fn check_head(chain: &Chain, head: Option<(i64, String)>) -> Option<Failure> {
+    let (head_seq, head_hash) = head.unwrap_or((0, String::new()));
+    match chain.head() {
+        None if head_seq == 0 => None,
+        Some((seq, hash)) if seq == head_seq && hash == head_hash => None,
+        last => {
+            let last_seq = last.map_or(0, |(seq, _)| seq);
+            Some(Failure {
+                seq: last_seq + 1,
+                reason: format!(
+                    "the chain head records seq {head_seq} but the events end at seq {last_seq}: events were removed from the end or the head was altered"
+                ),
+            })
+        }
+    }
+}
+
+/// Signs the sender's current head and stores the checkpoint; the stored one when that head
+/// was signed before. `None` for a chain without events.
+pub fn sign_head(
+    conn: &mut DbConn,
+    sender_id: &str,
+    keys: &SigningKeys,
+) -> Result<Option<Checkpoint>, StoreError> {
+    let Some((seq, hash)) = ledger::head(conn, sender_id)?.filter(|(seq, _)| *seq > 0) else {
+        return Ok(None);
+    };
+    if let Some(existing) = checkpoints::find_checkpoint(conn, sender_id, seq)? {
+        return Ok(Some(existing));
+    }
+    let now = clock::now();
+    let checkpoint = keys.sign(sender_id, None, (seq, &hash), &clock::rfc3339(now));
+    if checkpoints::insert_checkpoint(conn, &checkpoint, now)? {
+        Ok(Some(checkpoint))
+    } else {
+        checkpoints::find_checkpoint(conn, sender_id, seq)
+    }
+}
+
+/// Signs every head that moved since its last checkpoint; returns how many were signed.
+pub fn sign_moved_heads(conn: &mut DbConn, keys: &SigningKeys) -> Result<usize, StoreError> {
+    let mut signed = 0;
+    for (sender_id, seq, _) in ledger::heads(conn)? {
+        if checkpoints::find_checkpoint(conn, &sender_id, seq)?.is_none() {
+            sign_head(conn, &sender_id, keys)?;
+            signed += 1;
+        }
+    }
+    Ok(signed)
+}
+
+/// What an export covers and who asked for it.
+pub struct ExportRequest {
+    pub after_seq: i64,
+    pub limit: Option<i64>,
+    pub format: Format,
+    /// Who exported: a key id and role, or the operator's CLI.
+    pub actor: Value,
+}
+
+/// Records the export as an event and returns the range to write, which ends at that event
+/// unless `limit` ends it sooner; `None` when `after_seq` is past the chain head.
+pub fn record_export(
+    conn: &mut DbConn,
+    sender_id: &str,
+    request: &ExportRequest,
+    now: NaiveDateTime,
+) -> Result<Option<(Range, EventRow)>, StoreError> {
+    write_transaction(conn, |conn| {
+        let (head_seq, _) = ledger::lock_head(conn, sender_id)?;
+        if request.after_seq > head_seq {
+            return Ok(None);
+        }
+        let through_seq = request.limit.map_or(head_seq + 1, |limit| {
+            (request.after_seq + limit).min(head_seq + 1)
+        });
+        let event = NewEvent::new(
+            "exported",
+            json!({
+                "actor": request.actor,
+                "after_seq": request.after_seq,
+                "through_seq": through_seq,
+                "format": request.format.extension(),
+            }),
+        );
+        let row = crate::flows::record_event(conn, sender_id, event, now)?;
+        Ok(Some((
+            Range {
+                after_seq: request.after_seq,
+                through_seq,
+            },
+            row,
+        )))
+    })
+}

@@ -1,0 +1,126 @@
+//! The `webhooks` table (one endpoint per sender) and the queueing of deliveries into the
+//! outbox, in the transaction of the event they announce.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::ledger::EventRow;
+use super::outbox::{self, OutboxRow};
+use super::schema::{outbox as outbox_table, webhooks};
+use super::{DbConn, StoreError};
+use crate::domain::webhook::EVENT_KINDS;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhooks)]
+pub struct WebhookRow {
+    pub sender_id: String,
+    pub url: String,
+    /// JSON array of event kinds.
+    pub events: String,
+    pub secret: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl WebhookRow {
+    pub fn kinds(&self) -> Vec<String> {
+        serde_json::from_str(&self.events).unwrap_or_default()
+    }
+}
+
+pub fn find_webhook(conn: &mut DbConn, sender_id: &str) -> Result<Option<WebhookRow>, StoreError> {
+    Ok(webhooks::table
+        .find(sender_id)
+        .select(WebhookRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .next())
+}
+
+/// Creates or replaces the sender's endpoint. Call inside a write transaction.
+pub fn save_webhook(conn: &mut DbConn, row: &WebhookRow) -> Result<(), StoreError> {
+    let updated = diesel::update(webhooks::table.find(&row.sender_id))
+        .set((
+            webhooks::url.eq(&row.url),
+            webhooks::events.eq(&row.events),
+            webhooks::secret.eq(&row.secret),
+            webhooks::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(webhooks::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Removes the endpoint and its undelivered jobs; returns whether there was one.
+pub fn delete_webhook(conn: &mut DbConn, sender_id: &str) -> Result<bool, StoreError> {
+    diesel::delete(
+        outbox_table::table
+            .filter(outbox_table::kind.eq("webhook"))
+            .filter(outbox_table::sender_id.eq(sender_id))
+            .filter(outbox_table::status.eq("queued")),
+    )
+    .execute(conn)?;
+    Ok(diesel::delete(webhooks::table.find(sender_id)).execute(conn)? > 0)
+}
+
+/// Queues a delivery of `event` when its sender subscribed to its kind. The job carries only
+/// the event id: the body is built at delivery time, so an erasure reaches queued jobs too.
+pub fn enqueue_if_subscribed(
+    conn: &mut DbConn,
+    event: &EventRow,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    if !EVENT_KINDS.contains(&event.kind.as_str()) {
+        return Ok(());
+    }
+    let Some(hook) = find_webhook(conn, &event.sender_id)? else {
+        return Ok(());
+    };
+    if !hook.kinds().contains(&event.kind) {
+        return Ok(());
+    }
+    let payload = serde_json::json!({ "event_id": event.id }).to_string();
+    let job = OutboxRow::new(
+        "webhook",
+        &event.sender_id,
+        event.consent_id.as_deref(),
+        None,
+        payload,
+        now,
+    );
+    outbox::enqueue(conn, &job)
+}
+
+/// Delivery state of a sender's webhook jobs: (queued, failed for good, latest error).
+pub fn delivery_stats(
+    conn: &mut DbConn,
+    sender_id: &str,
+) -> Result<(i64, i64, Option<String>), StoreError> {
+    let mine = || {
+        outbox_table::table
+            .filter(outbox_table::kind.eq("webhook"))
+            .filter(outbox_table::sender_id.eq(sender_id))
+    };
+    let queued = mine()
+        .filter(outbox_table::status.eq("queued"))
+        .count()
+        .get_result(conn)?;
+    let failed = mine()
+        .filter(outbox_table::status.eq("failed"))
+        .count()
+        .get_result(conn)?;
+    let last_error = mine()
+        .filter(outbox_table::last_error.is_not_null())
+        .order(outbox_table::next_attempt_at.desc())
+        .select(outbox_table::last_error)
+        .limit(1)
+        .load::<Option<String>>(conn)?
+        .into_iter()
+        .next()
+        .flatten();
+    Ok((queued, failed, last_error))
+}

@@ -1,0 +1,137 @@
+//! Removing personal data while keeping the evidence: erasure on the subject's request
+//! (`DELETE /v1/subjects`, GDPR Art. 17) and minimisation once a sender's retention period
+//! has passed. Both erase the plaintext beside each event (the chain keeps `pii_sha256`),
+//! keep the keyed-hash lookups and suppressions, and record an `erased` event per consent.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use super::record_event;
+use crate::db::consents::{self, ConsentRow};
+use crate::db::ledger::{self, NewEvent};
+use crate::db::senders::{self, Sender};
+use crate::db::subscriptions::{self, SubscriptionRow};
+use crate::db::{outbox, suppressions, write_transaction, DbConn, StoreError};
+
+/// Why personal data is removed (the `reason` of the `erased` event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    SubjectRequest,
+    Retention,
+}
+
+impl Reason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Reason::SubjectRequest => "subject_request",
+            Reason::Retention => "retention",
+        }
+    }
+}
+
+/// Erases every consent record of the address (by its keyed hash) at this sender: active
+/// consents end, plaintext goes, the address stays suppressed for this sender as a keyed
+/// hash, and a new signup can start a new double opt-in. Returns how many consent records
+/// were erased. Call inside a write transaction.
+pub fn erase_subject(
+    conn: &mut DbConn,
+    sender_id: &str,
+    address_key: &str,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    let mut erased = 0;
+    for sub in subscriptions::subscriptions_of_address(conn, sender_id, address_key)? {
+        for consent in consents::consents_of_subscription(conn, &sub.id)? {
+            if consent.minimised_at.is_none() {
+                erase_consent(conn, &consent, &sub, Reason::SubjectRequest, now)?;
+                erased += 1;
+            }
+        }
+        subscriptions::erase_address(conn, &sub.id, now)?;
+    }
+    suppressions::suppress(conn, sender_id, address_key, suppressions::ERASED)?;
+    Ok(erased)
+}
+
+/// Erases one consent's personal data and records it; ends it first if it is still active.
+fn erase_consent(
+    conn: &mut DbConn,
+    consent: &ConsentRow,
+    sub: &SubscriptionRow,
+    reason: Reason,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let ids = [consent.id.clone()];
+    let records = ledger::erase_pii_of_consents(conn, &consent.sender_id, &ids, now)?;
+    outbox::clear_errors_of_consents(conn, &ids)?;
+    if matches!(consent.status.as_str(), "pending" | "confirmed") {
+        consents::set_consent_status(conn, &consent.id, "unsubscribed", now)?;
+    }
+    consents::mark_minimised(conn, &consent.id, now)?;
+    let event = NewEvent {
+        consent_id: Some(&consent.id),
+        subject_key: Some(&sub.address_key),
+        ..NewEvent::new(
+            "erased",
+            json!({
+                "reason": reason.as_str(),
+                "previous_status": consent.status,
+                "pii_records": records,
+            }),
+        )
+    };
+    record_event(conn, &consent.sender_id, event, now)?;
+    Ok(())
+}
+
+/// Minimises, for every sender not on legal hold, up to `limit` consents per sender that
+/// ended more than the sender's retention period ago. Each consent is its own transaction.
+/// Returns how many were minimised.
+pub fn minimise_expired(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    let mut done = 0;
+    for sender in senders::list_senders(conn)? {
+        if sender.legal_hold {
+            continue;
+        }
+        let cutoff = retention_cutoff(&sender, now);
+        for due in consents::due_for_minimising(conn, &sender.id, cutoff, limit)? {
+            done += write_transaction(conn, |conn| minimise_one(conn, &due.id, cutoff, now))?;
+        }
+    }
+    Ok(done)
+}
+
+fn retention_cutoff(sender: &Sender, now: NaiveDateTime) -> NaiveDateTime {
+    now - chrono::Duration::days(sender.retention_days)
+}
+
+/// Re-reads the consent under the write lock (a hold or a new signup may have come) and
+/// minimises it if it is still due.
+fn minimise_one(
+    conn: &mut DbConn,
+    consent_id: &str,
+    cutoff: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    let Some(consent) = consents::find_consent_by_id(conn, consent_id)? else {
+        return Ok(0);
+    };
+    let held = senders::find_sender(conn, &consent.sender_id)?.is_none_or(|s| s.legal_hold);
+    let due = consent.minimised_at.is_none() && consent.ended_at.is_some_and(|t| t < cutoff);
+    let Some(sub) = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)? else {
+        return Ok(0);
+    };
+    if held || !due {
+        return Ok(0);
+    }
+    erase_consent(conn, &consent, &sub, Reason::Retention, now)?;
+    // The address is still needed while a newer consent of the subscription is current.
+    if sub.current_consent_id == consent.id {
+        subscriptions::erase_address(conn, &sub.id, now)?;
+    }
+    Ok(1)
+}

@@ -1,0 +1,177 @@
+//! `/v1/audit/*` (auditor keys) and the public signing keys: the streamed export of a
+//! sender's ledger, its online verification, a signed checkpoint of the current head.
+
+use std::io::Write;
+
+use actix_web::web::Bytes;
+use actix_web::{http::header, web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+use utoipa::IntoParams;
+
+use super::auth::AuditorKey;
+use super::error::{ApiError, Problem};
+use crate::audit::checkpoint::Checkpoint;
+use crate::audit::export::{write_export, Format};
+use crate::audit::stored::{record_export, sign_head, verify_chain, ExportRequest};
+use crate::audit::verify::Report;
+use crate::clock;
+use crate::state::AppState;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Export events with a greater seq (default 0: from the start of the chain).
+    after_seq: Option<i64>,
+    /// At most this many events.
+    limit: Option<i64>,
+    /// `ndjson` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// Streams the sender's events in seq order, then a signed checkpoint of the last one. The
+/// export is itself recorded as an `exported` event first, and included when no `limit` cuts
+/// it off.
+#[utoipa::path(get, path = "/v1/audit/events", tag = "audit", params(EventsQuery),
+    responses((status = 200, content_type = "application/x-ndjson",
+        description = "one event per line (`seq`, `id`, `sender_id`, `at`, `kind`, `consent_id`, `list`, `subject_key`, `data`, `pii` or null, `pii_sha256`, `prev_hash`, `hash`), then `{\"checkpoint\": {...}}`; CSV with `format=csv`. Headers `Consentry-Export-Event` and `Consentry-Export-Range`."),
+        (status = 400, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn export_events(
+    caller: AuditorKey,
+    state: web::Data<AppState>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let after_seq = query.after_seq.unwrap_or(0);
+    if after_seq < 0 || query.limit.is_some_and(|l| l < 1) {
+        return Err(ApiError::InvalidRequest(
+            "`after_seq` must be 0 or more and `limit` 1 or more".into(),
+        ));
+    }
+    let format = match query.format.as_deref() {
+        None => Format::Ndjson,
+        Some(raw) => Format::parse(raw)
+            .ok_or_else(|| ApiError::InvalidRequest("`format` must be ndjson or csv".into()))?,
+    };
+    let request = ExportRequest {
+        after_seq,
+        limit: query.limit,
+        format,
+        actor: json!({ "channel": "api", "key_id": caller.key_id, "role": "auditor" }),
+    };
+    let sender_id = caller.sender_id.clone();
+    let recorded = state
+        .db
+        .run(move |conn| record_export(conn, &sender_id, &request, clock::now()))
+        .await?;
+    let Some((range, event)) = recorded else {
+        return Err(ApiError::InvalidRequest(
+            "`after_seq` is past the end of the chain".into(),
+        ));
+    };
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let (db, sender_id) = (state.db.clone(), caller.sender_id.clone());
+    let state = state.into_inner();
+    tokio::task::spawn_blocking(move || {
+        let written = db
+            .scan_connection()
+            .map_err(Into::into)
+            .and_then(|mut conn| {
+                let out = ChannelWriter { tx: tx.clone() };
+                let keys = &state.secrets.signing_keys;
+                write_export(&mut conn, &sender_id, range, format, keys, out, |_| {})
+            });
+        if let Err(error) = written {
+            tracing::error!(%error, "export stopped early");
+            // The client sees a broken transfer and a file without its checkpoint.
+            let _ = tx.blocking_send(Err(std::io::Error::other("export stopped early")));
+        }
+    });
+    let filename = format!(
+        "consentry-{}-{}-{}.{}",
+        caller.sender_id,
+        range.after_seq,
+        range.through_seq,
+        format.extension()
+    );
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .insert_header(("Consentry-Export-Event", event.id))
+        .insert_header((
+            "Consentry-Export-Range",
+            format!("{}..{}", range.after_seq, range.through_seq),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(super::channel_body(rx)))
+}
+
+/// Hands what the exporter writes to the response body, a chunk at a time; fails (and so
+/// stops the export) once the client has gone.
+struct ChannelWriter {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Recomputes the sender's whole chain from the database: hashes, seq continuity, links,
+/// personal data against its digests, the head row and every stored signed checkpoint.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
+    responses((status = 200, body = Report, description = "`ok: false` names `first_bad_seq` and the reason"),
+              (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn verify(
+    caller: AuditorKey,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let keys = state.secrets.signing_keys.verifying_keys();
+    let sender_id = caller.sender_id.clone();
+    let report = state
+        .db
+        .scan(move |conn| verify_chain(conn, &sender_id, &keys))
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// Signs the chain's current head (or returns the checkpoint already stored for it).
+#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, body = Checkpoint), (status = 404, description = "the chain has no events yet", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn checkpoint(
+    caller: AuditorKey,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let sender_id = caller.sender_id.clone();
+    let signer = state.clone().into_inner();
+    let signed = state
+        .db
+        .run(move |conn| sign_head(conn, &sender_id, &signer.secrets.signing_keys))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(signed))
+}
+
+/// The public keys that verify checkpoints, as a JSON Web Key Set (Ed25519, RFC 8037).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "audit",
+    responses((status = 200, description = "`{\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"kid\", \"x\"}]}`")))]
+pub async fn signing_keys(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(state.secrets.signing_keys.jwks())
+}

@@ -1,0 +1,149 @@
+//! `/v1/webhook`: the sender's endpoint for ledger events (confirmed, unsubscribed, refused,
+//! ...), delivered from the outbox at least once and signed per Standard Webhooks.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::SenderKey;
+use super::error::{ApiError, Problem};
+use crate::clock;
+use crate::db::webhooks::{delete_webhook, delivery_stats, find_webhook, save_webhook, WebhookRow};
+use crate::db::write_transaction;
+use crate::domain::webhook::{new_secret, parse_event_kinds, WebhookUrl};
+use crate::state::AppState;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookBody {
+    /// `https://...`; private, loopback and link-local targets are refused.
+    url: String,
+    /// Any of `confirmed`, `refused`, `unsubscribed`, `expired`, `confirmation_failed`, `erased`.
+    events: Vec<String>,
+    /// Replace the signing secret (default: an existing endpoint keeps its secret).
+    #[serde(default)]
+    rotate_secret: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookSaved {
+    url: String,
+    events: Vec<String>,
+    /// `whsec_...`: the HMAC key of `webhook-signature` (base64 after the prefix).
+    secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Deliveries {
+    /// Waiting for their first attempt or a retry.
+    queued: i64,
+    /// Given up after the last retry.
+    failed: i64,
+    last_error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookShown {
+    url: String,
+    events: Vec<String>,
+    created_at: String,
+    updated_at: String,
+    deliveries: Deliveries,
+}
+
+/// Sets the endpoint and the event kinds it receives. The answer carries the signing secret.
+#[utoipa::path(put, path = "/v1/webhook", tag = "webhooks", request_body = WebhookBody,
+    responses((status = 200, body = WebhookSaved), (status = 400, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn save(
+    caller: SenderKey,
+    state: web::Data<AppState>,
+    body: web::Json<WebhookBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let url = WebhookUrl::parse(&body.url, state.settings.webhooks.allow_private_targets)?;
+    let kinds: Vec<String> = parse_event_kinds(&body.events)?
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let sender_id = caller.sender_id.clone();
+    let events = serde_json::to_string(&kinds).unwrap_or_default();
+    let url_text = url.as_str().to_owned();
+    let saved = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let now = clock::now();
+                let existing = find_webhook(conn, &sender_id)?;
+                let secret = match &existing {
+                    Some(hook) if !body.rotate_secret => hook.secret.clone(),
+                    _ => new_secret(),
+                };
+                let row = WebhookRow {
+                    sender_id: sender_id.clone(),
+                    url: url_text,
+                    events,
+                    secret,
+                    created_at: existing.map_or(now, |h| h.created_at),
+                    updated_at: now,
+                };
+                save_webhook(conn, &row)?;
+                Ok(row)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(WebhookSaved {
+        url: saved.url,
+        events: kinds,
+        secret: saved.secret,
+    }))
+}
+
+/// The endpoint and how its deliveries are going (never the secret).
+#[utoipa::path(get, path = "/v1/webhook", tag = "webhooks",
+    responses((status = 200, body = WebhookShown), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn show(caller: SenderKey, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let sender_id = caller.sender_id.clone();
+    let found = state
+        .db
+        .run(move |conn| {
+            let Some(hook) = find_webhook(conn, &sender_id)? else {
+                return Ok(None);
+            };
+            Ok(Some((hook, delivery_stats(conn, &sender_id)?)))
+        })
+        .await?;
+    let (hook, (queued, failed, last_error)) = found.ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(WebhookShown {
+        events: hook.kinds(),
+        url: hook.url,
+        created_at: clock::rfc3339(hook.created_at),
+        updated_at: clock::rfc3339(hook.updated_at),
+        deliveries: Deliveries {
+            queued,
+            failed,
+            last_error,
+        },
+    }))
+}
+
+/// Removes the endpoint; deliveries not yet made are dropped.
+#[utoipa::path(delete, path = "/v1/webhook", tag = "webhooks",
+    responses((status = 204), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn remove(
+    caller: SenderKey,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let sender_id = caller.sender_id.clone();
+    let removed = state
+        .db
+        .run(move |conn| write_transaction(conn, |conn| delete_webhook(conn, &sender_id)))
+        .await?;
+    if removed {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

@@ -1,0 +1,77 @@
+//! The loop every outbox worker runs (mail, webhooks): wake at once when a transaction
+//! queued work, otherwise poll for retries; claim due jobs with a lease (SKIP LOCKED on
+//! PostgreSQL) so several instances never run one job at once; stop between jobs.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+use crate::clock;
+use crate::db::outbox::{self, OutboxRow};
+use crate::db::Db;
+
+const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+const BATCH: i64 = 32;
+const POLL: Duration = Duration::from_secs(1);
+
+/// Runs `deliver` on each due job of `kind` until `stop` turns true; the jobs already
+/// claimed are finished first.
+pub async fn run<F, Fut>(
+    db: Db,
+    kind: &'static str,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+    deliver: F,
+) where
+    F: Fn(OutboxRow) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let now = clock::now();
+        let claimed = db
+            .run(move |conn| outbox::claim_due(conn, kind, now, LEASE, BATCH))
+            .await;
+        match claimed {
+            Ok(jobs) if !jobs.is_empty() => {
+                for job in jobs {
+                    deliver(job).await;
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, kind, "cannot claim outbox jobs"),
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// `base * 2^(attempts-1)`, capped at `max`.
+pub fn backoff(base: Duration, max: Duration, attempts: i64) -> chrono::Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
+    let delay = base.saturating_mul(2u32.saturating_pow(exponent)).min(max);
+    chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let secs: Vec<i64> = (1..=6)
+            .map(|a| backoff(Duration::from_secs(5), Duration::from_secs(60), a).num_seconds())
+            .collect();
+        assert_eq!(secs, [5, 10, 20, 40, 60, 60]);
+    }
+}

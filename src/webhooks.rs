@@ -1,0 +1,206 @@
+//! Webhook deliveries inside `serve`, on the shared outbox loop (`crate::jobs`): at least
+//! once, signed per Standard Webhooks, retried with capped exponential backoff. The body is
+//! built from the ledger event at delivery time, so an erasure reaches queued deliveries.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio::sync::{watch, Notify};
+
+use crate::clock;
+use crate::config::Settings;
+use crate::db::ledger::{find_event, EventWithPii};
+use crate::db::outbox::{self, OutboxRow};
+use crate::db::webhooks::{find_webhook, WebhookRow};
+use crate::db::{write_transaction, Db, DbConn, StoreError};
+use crate::domain::webhook::{is_public, signature, WebhookUrl};
+
+pub struct WebhookWorker {
+    pub db: Db,
+    pub client: reqwest::Client,
+    pub settings: Arc<Settings>,
+    pub wake: Arc<Notify>,
+}
+
+/// Why an attempt did not deliver, and whether trying again can help.
+struct Undelivered {
+    error: String,
+    permanent: bool,
+}
+
+impl WebhookWorker {
+    pub fn new(db: Db, settings: Arc<Settings>, wake: Arc<Notify>) -> anyhow::Result<Self> {
+        let mut client = reqwest::Client::builder()
+            .timeout(settings.webhooks.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Consentry-Webhooks/", env!("CARGO_PKG_VERSION")));
+        if !settings.webhooks.allow_private_targets {
+            client = client.dns_resolver(Arc::new(PublicOnly));
+        }
+        Ok(Self {
+            db,
+            client: client.build()?,
+            settings,
+            wake,
+        })
+    }
+
+    /// Runs until `stop` turns true; the jobs already claimed are finished first.
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let (db, wake) = (self.db.clone(), self.wake.clone());
+        crate::jobs::run(db, "webhook", wake, stop, |job| self.deliver(job)).await;
+    }
+
+    async fn deliver(&self, job: OutboxRow) {
+        let (sender_id, payload) = (job.sender_id.clone(), job.payload.clone());
+        let loaded = self
+            .db
+            .run(move |conn| load(conn, &sender_id, &payload))
+            .await;
+        let outcome = match loaded {
+            Ok(Some((hook, event))) => self.post(&hook, &event).await,
+            Ok(None) => Err(Undelivered {
+                error: "obsolete: the webhook or its event is gone".into(),
+                permanent: true,
+            }),
+            Err(error) => {
+                tracing::warn!(%error, job = %job.id, "cannot load webhook job; will retry");
+                return;
+            }
+        };
+        self.settle(job, outcome).await;
+    }
+
+    async fn post(&self, hook: &WebhookRow, event: &EventWithPii) -> Result<(), Undelivered> {
+        let permanent = |error: String| Undelivered {
+            error,
+            permanent: true,
+        };
+        let allow_private = self.settings.webhooks.allow_private_targets;
+        let url =
+            WebhookUrl::parse(&hook.url, allow_private).map_err(|e| permanent(e.to_string()))?;
+        let body = serde_json::to_vec(&body(event)).map_err(|e| permanent(e.to_string()))?;
+        let id = &event.0.id;
+        let timestamp = clock::now().and_utc().timestamp();
+        let signed = signature(&hook.secret, id, timestamp, &body)
+            .ok_or_else(|| permanent("the stored secret is malformed".into()))?;
+        let response = self
+            .client
+            .post(url.as_str())
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signed)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Undelivered {
+                // Without the URL: it may carry a token of the receiver's.
+                error: e.without_url().to_string(),
+                permanent: false,
+            })?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(Undelivered {
+                error: format!("the receiver answered {}", response.status()),
+                permanent: false,
+            })
+        }
+    }
+
+    async fn settle(&self, job: OutboxRow, outcome: Result<(), Undelivered>) {
+        let max_attempts = self.settings.webhooks.max_attempts;
+        let (base, max) = (self.settings.mail.retry_base, self.settings.mail.retry_max);
+        let job_id = job.id.clone();
+        let result = self
+            .db
+            .run(move |conn| {
+                let now = clock::now();
+                write_transaction(conn, |conn| match outcome {
+                    Ok(()) => outbox::mark_sent(conn, &job.id, now),
+                    Err(failed) => {
+                        let attempts = job.attempts + 1;
+                        let retry_at = (!failed.permanent && attempts < max_attempts)
+                            .then(|| now + crate::jobs::backoff(base, max, attempts));
+                        if retry_at.is_none() {
+                            tracing::warn!(job = %job.id, error = %failed.error, attempts, "webhook delivery failed for good");
+                        }
+                        outbox::mark_attempt_failed(conn, &job.id, &failed.error, retry_at)
+                    }
+                })
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::error!(%error, job = %job_id, "cannot record webhook outcome");
+        }
+    }
+}
+
+/// The sender's endpoint and the event a job announces, if both still stand and the sender
+/// still wants this kind.
+fn load(
+    conn: &mut DbConn,
+    sender_id: &str,
+    payload: &str,
+) -> Result<Option<(WebhookRow, EventWithPii)>, StoreError> {
+    let event_id = serde_json::from_str::<Value>(payload)
+        .ok()
+        .and_then(|p| p["event_id"].as_str().map(str::to_owned));
+    let Some(event_id) = event_id else {
+        return Ok(None);
+    };
+    let Some(hook) = find_webhook(conn, sender_id)? else {
+        return Ok(None);
+    };
+    let Some(event) = find_event(conn, sender_id, &event_id)? else {
+        return Ok(None);
+    };
+    let wanted = hook.kinds().contains(&event.0.kind);
+    Ok(wanted.then_some((hook, event)))
+}
+
+/// `{"type": "consent.<kind>", "timestamp", "data": {...}}` (Standard Webhooks payload).
+fn body((event, pii): &EventWithPii) -> Value {
+    let email = pii
+        .as_ref()
+        .filter(|p| p.erased_at.is_none())
+        .and_then(|p| p.email.clone());
+    json!({
+        "type": format!("consent.{}", event.kind),
+        "timestamp": clock::rfc3339(event.at),
+        "data": {
+            "event_id": event.id,
+            "seq": event.seq,
+            "kind": event.kind,
+            "at": clock::rfc3339(event.at),
+            "consent_id": event.consent_id,
+            "list": event.list_slug,
+            "email": email,
+            "details": serde_json::from_str::<Value>(&event.data).unwrap_or(Value::Null),
+            "hash": event.hash,
+        },
+    })
+}
+
+/// Resolves names and keeps only public addresses, so a webhook cannot reach the service's
+/// own network even through a name that resolves (or later re-resolves) to it.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|addr| is_public(addr.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}

@@ -1,0 +1,175 @@
+//! Webhooks: a real receiver over HTTP gets confirmed, unsubscribed and refused events,
+//! signed per Standard Webhooks (checked with the `standardwebhooks` crate, which shares no
+//! code with ours), at least once across a receiver outage.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{problem_code, spawn_app, spawn_app_with, TestApp};
+use crate::receiver::WebhookReceiver;
+
+async fn put_webhook(app: &TestApp, body: &Value) -> reqwest::Response {
+    app.put("/v1/webhook", &app.sender_key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Registers `receiver` for `events`; returns the secret.
+async fn subscribe(app: &TestApp, receiver: &WebhookReceiver, events: &[&str]) -> String {
+    let response = put_webhook(app, &json!({"url": receiver.url(), "events": events})).await;
+    assert_eq!(response.status(), 200);
+    let saved: Value = response.json().await.unwrap();
+    assert_eq!(saved["events"], json!(events));
+    saved["secret"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn subscribed_events_arrive_signed_per_standard_webhooks() {
+    let app = spawn_app().await;
+    app.given_list("newsletter").await;
+    let receiver = WebhookReceiver::start().await;
+    let secret = subscribe(&app, &receiver, &["confirmed", "unsubscribed"]).await;
+    assert!(secret.starts_with("whsec_"));
+
+    let id = app
+        .confirmed_signup("newsletter", "taro@example.jp", 1)
+        .await;
+    let response = app
+        .post("/v1/unsubscribes", &app.sender_key)
+        .json(&json!({"email": "taro@example.jp", "channel": "phone"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let deliveries = receiver.wait_for(2).await;
+    let verifier = standardwebhooks::Webhook::new(&secret).unwrap();
+    for delivery in &deliveries {
+        verifier
+            .verify(&delivery.body, &delivery.header_map())
+            .expect("signature verifies independently");
+        assert!(delivery.headers["webhook-signature"].starts_with("v1,"));
+    }
+    let confirmed = deliveries[0].json();
+    assert_eq!(confirmed["type"], "consent.confirmed");
+    assert_eq!(confirmed["data"]["consent_id"], id);
+    assert_eq!(confirmed["data"]["email"], "taro@example.jp");
+    assert_eq!(
+        deliveries[0].headers["webhook-id"],
+        confirmed["data"]["event_id"].as_str().unwrap()
+    );
+    assert_eq!(deliveries[1].json()["type"], "consent.unsubscribed");
+    // A tampered body does not verify.
+    let mut forged = deliveries[0].body.clone();
+    forged[10] ^= 1;
+    assert!(verifier
+        .verify(&forged, &deliveries[0].header_map())
+        .is_err());
+    // Only the subscribed kinds: no `requested`, no `confirmation_sent`.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_delivery_survives_a_receiver_outage() {
+    let app = spawn_app().await;
+    app.given_list("newsletter").await;
+    let mut receiver = WebhookReceiver::start().await;
+    let secret = subscribe(&app, &receiver, &["refused"]).await;
+    receiver.stop().await;
+
+    app.signup("newsletter", "taro@example.jp").await;
+    let mail = app.mail_to("taro@example.jp", 1).await;
+    let (_, refuse) = TestApp::links_of(&mail);
+    assert_eq!(app.press(&refuse).await.status(), 200);
+    let failing = crate::helpers::eventually(|| async {
+        let shown: Value = app
+            .get("/v1/webhook", &app.sender_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        shown["deliveries"]["last_error"].is_string() && shown["deliveries"]["queued"] == 1
+    })
+    .await;
+    assert!(failing, "attempts fail while the receiver is down");
+
+    receiver.restart().await;
+
+    let deliveries = receiver.wait_for(1).await;
+    assert_eq!(deliveries[0].json()["type"], "consent.refused");
+    standardwebhooks::Webhook::new(&secret)
+        .unwrap()
+        .verify(&deliveries[0].body, &deliveries[0].header_map())
+        .unwrap();
+    let shown: Value = app
+        .get("/v1/webhook", &app.sender_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["deliveries"]["queued"], 0);
+    assert_eq!(shown["url"], receiver.url());
+    assert!(shown.get("secret").is_none(), "GET never shows the secret");
+}
+
+#[tokio::test]
+async fn updating_keeps_the_secret_unless_asked_and_delete_stops_deliveries() {
+    let app = spawn_app().await;
+    let receiver = WebhookReceiver::start().await;
+    let first = subscribe(&app, &receiver, &["confirmed"]).await;
+    let same = subscribe(&app, &receiver, &["confirmed", "refused"]).await;
+    assert_eq!(first, same);
+    let rotated: Value = put_webhook(
+        &app,
+        &json!({"url": receiver.url(), "events": ["confirmed"], "rotate_secret": true}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_ne!(rotated["secret"], json!(first));
+
+    let deleted = app
+        .client
+        .delete(format!("{}/v1/webhook", app.url))
+        .bearer_auth(&app.sender_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let shown = app
+        .get("/v1/webhook", &app.sender_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), 404);
+}
+
+#[tokio::test]
+async fn bad_webhooks_are_refused_with_problems() {
+    let app = spawn_app_with(&[("webhook_allow_private_targets", "false".into())]).await;
+    for body in [
+        json!({"url": "http://hooks.example.jp/x", "events": ["confirmed"]}),
+        json!({"url": "https://127.0.0.1/x", "events": ["confirmed"]}),
+        json!({"url": "https://169.254.169.254/latest", "events": ["confirmed"]}),
+        json!({"url": "https://hooks.example.jp/x", "events": []}),
+        json!({"url": "https://hooks.example.jp/x", "events": ["requested"]}),
+    ] {
+        let response = put_webhook(&app, &body).await;
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(problem_code(response).await, "invalid_request");
+    }
+    let auditor = app
+        .put("/v1/webhook", &app.auditor_key)
+        .json(&json!({"url": "https://hooks.example.jp/x", "events": ["confirmed"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(auditor.status(), 403);
+}
