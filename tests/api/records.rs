@@ -434,3 +434,128 @@ async fn a_three_year_retention_keeps_what_one_month_would_not() {
     assert_eq!(consent["email"], "taro@example.jp");
     assert_eq!(consent["minimised_at"], Value::Null);
 }
+
+#[tokio::test]
+async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, _postgres) = crate::helpers::test_database(dir.path());
+    let cli = |args: &[&str]| {
+        let output = crate::helpers::consentry_cli(&database_url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let sender = cli(&[
+        "sender",
+        "create",
+        "--name",
+        "Shop",
+        "--legal-name",
+        "Shop KK",
+        "--postal-address",
+        "1-2-3 Chiyoda",
+        "--contact",
+        "privacy@shop.example.jp",
+        "--json",
+    ]);
+    let sender = sender["id"].as_str().unwrap();
+    let key = cli(&[
+        "key", "create", "--sender", sender, "--role", "sender", "--json",
+    ]);
+    let auditor = cli(&[
+        "key", "create", "--sender", sender, "--role", "auditor", "--json",
+    ]);
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let log_path = dir.path().join("serve.log");
+    let mut server = crate::helpers::consentry_cli(&database_url)
+        .env("CONSENTRY_LOG", "debug")
+        .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
+        .env("CONSENTRY_BASE_URL", &url)
+        .env("CONSENTRY_MAIL_URL", smtp.url())
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    assert!(
+        crate::helpers::eventually(|| async {
+            client.get(format!("{url}/healthz")).send().await.is_ok()
+        })
+        .await
+    );
+    let key = key["key"].as_str().unwrap();
+    let created = client
+        .post(format!("{url}/v1/lists"))
+        .bearer_auth(key)
+        .json(&crate::helpers::list_body("news"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let signup = client
+        .post(format!("{url}/v1/consents"))
+        .bearer_auth(key)
+        .json(&json!({"list": "news", "email": "Taro.Secret@example.jp",
+                      "evidence": {"ip": "198.51.100.23", "user_agent": "Mozilla/5.0 secret-agent"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 202);
+    let mail = smtp.wait_for(1).await.remove(0);
+    let confirm = mail
+        .links()
+        .into_iter()
+        .find(|l| l.contains("/c/"))
+        .unwrap();
+    assert_eq!(client.post(&confirm).send().await.unwrap().status(), 200);
+    let erased = client
+        .delete(format!("{url}/v1/subjects?email=taro.secret@example.jp"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200);
+    let export = client
+        .get(format!("{url}/v1/audit/events"))
+        .bearer_auth(auditor["key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!export.to_lowercase().contains("taro.secret"));
+
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("request"), "debug logging was on: {log}");
+    let token = confirm.rsplit('/').next().unwrap();
+    for secret in ["taro.secret", "198.51.100.23", "secret-agent", token, key] {
+        assert!(
+            !log.to_lowercase().contains(&secret.to_lowercase()),
+            "{secret} was logged"
+        );
+    }
+}
