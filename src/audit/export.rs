@@ -130,7 +130,9 @@ fn line(event: &EventRow, pii: Option<PiiRecord>) -> Line<'_> {
 }
 
 /// Writes the events of `range` to `out` and, when every one of them was written, a signed
-/// checkpoint of the last. `progress` hears the running count after each page.
+/// checkpoint of the last. `progress` hears the running count after each page. One thread
+/// reads pages while this one writes the previous page, two pages in flight at most, so
+/// memory stays constant.
 pub fn write_export<W: Write>(
     conn: &mut DbConn,
     sender_id: &str,
@@ -141,20 +143,25 @@ pub fn write_export<W: Write>(
     mut progress: impl FnMut(u64),
 ) -> Result<Checkpoint, ExportError> {
     let mut sink = Sink::new(format, out)?;
-    let mut after = range.after_seq;
-    let mut last: Option<(i64, String)> = None;
-    let mut written = 0u64;
-    while after < range.through_seq {
-        let page = events_page(conn, sender_id, after, range.through_seq, PAGE)?;
-        let Some((tail, _)) = page.last() else { break };
-        after = tail.seq;
-        last = Some((tail.seq, tail.hash.clone()));
-        for (event, pii) in &page {
-            sink.event(event, pii.as_ref().and_then(PiiRow::record))?;
+    let last = std::thread::scope(|scope| -> Result<Option<(i64, String)>, ExportError> {
+        let (pages, received) = std::sync::mpsc::sync_channel::<Vec<EventWithPii>>(1);
+        let reader = scope.spawn(move || read_pages(conn, sender_id, range, pages));
+        let mut last = None;
+        let mut written = 0u64;
+        for page in received {
+            for (event, pii) in &page {
+                sink.event(event, pii.as_ref().and_then(PiiRow::record))?;
+            }
+            written += page.len() as u64;
+            last = page.last().map(|(tail, _)| (tail.seq, tail.hash.clone()));
+            progress(written);
         }
-        written += page.len() as u64;
-        progress(written);
-    }
+        // A write error drops `received`, which stops the reader at its next page.
+        reader
+            .join()
+            .map_err(|_| std::io::Error::other("the page reader panicked"))??;
+        Ok(last)
+    })?;
     let (seq, hash) = last
         .filter(|(seq, _)| *seq == range.through_seq)
         .ok_or(ExportError::Missing(range.through_seq))?;
@@ -162,6 +169,27 @@ pub fn write_export<W: Write>(
     let checkpoint = keys.sign(sender_id, Some(range.after_seq), (seq, &hash), &at);
     sink.checkpoint(&checkpoint)?;
     Ok(checkpoint)
+}
+
+/// Sends the pages of `range` in seq order until the range ends or nobody listens.
+fn read_pages(
+    conn: &mut DbConn,
+    sender_id: &str,
+    range: Range,
+    pages: std::sync::mpsc::SyncSender<Vec<EventWithPii>>,
+) -> Result<(), StoreError> {
+    let mut after = range.after_seq;
+    while after < range.through_seq {
+        let page = events_page(conn, sender_id, after, range.through_seq, PAGE)?;
+        let Some((tail, _)) = page.last() else {
+            break;
+        };
+        after = tail.seq;
+        if pages.send(page).is_err() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Where rows go, in the export's format.

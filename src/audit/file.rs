@@ -3,17 +3,18 @@
 //! reading thread then links the results in order, so the first failure found is the first
 //! in the file.
 
-use std::borrow::Cow;
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::checkpoint::{Checkpoint, VerifyingKeys};
 use super::export::CSV_HEADER;
-use super::verify::{check_event, Chain, EventRecord, Failure, PiiState, Report};
-use crate::domain::ledger::{ChainedFields, PiiRecord};
+use super::json::{Json, Str};
+use super::verify::{check_event, check_pii, Chain, EventRecord, Failure, PiiState, Report};
+use crate::domain::ledger::{Canonical, ChainedFields, PiiRecord, PiiRef};
 
 const BLOCK: usize = 1 << 20;
 
@@ -23,40 +24,109 @@ struct Line<'a> {
     checkpoint: Option<Checkpoint>,
     seq: Option<i64>,
     #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
+    id: Option<Str<'a>>,
     #[serde(borrow)]
-    sender_id: Option<Cow<'a, str>>,
+    sender_id: Option<Str<'a>>,
     #[serde(borrow)]
-    at: Option<Cow<'a, str>>,
+    at: Option<Str<'a>>,
     #[serde(borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Str<'a>>,
     #[serde(borrow)]
-    consent_id: Option<Cow<'a, str>>,
+    consent_id: Option<Str<'a>>,
     #[serde(borrow)]
-    list: Option<Cow<'a, str>>,
+    list: Option<Str<'a>>,
     #[serde(borrow)]
-    subject_key: Option<Cow<'a, str>>,
-    data: Option<Value>,
-    pii: Option<PiiRecord>,
+    subject_key: Option<Str<'a>>,
     #[serde(borrow)]
-    pii_sha256: Option<Cow<'a, str>>,
+    data: Option<&'a RawValue>,
     #[serde(borrow)]
-    prev_hash: Option<Cow<'a, str>>,
+    pii: Option<PiiLine<'a>>,
     #[serde(borrow)]
-    hash: Option<Cow<'a, str>>,
+    pii_sha256: Option<Str<'a>>,
+    #[serde(borrow)]
+    prev_hash: Option<Str<'a>>,
+    #[serde(borrow)]
+    hash: Option<Str<'a>>,
+}
+
+/// The personal data of an NDJSON line, borrowed.
+#[derive(Deserialize)]
+struct PiiLine<'a> {
+    #[serde(borrow)]
+    email: Option<Str<'a>>,
+    #[serde(borrow)]
+    ip: Option<Str<'a>>,
+    #[serde(borrow)]
+    user_agent: Option<Str<'a>>,
+    #[serde(borrow)]
+    note: Option<Str<'a>>,
+    #[serde(borrow)]
+    salt: Str<'a>,
+}
+
+impl PiiLine<'_> {
+    fn as_ref(&self) -> PiiRef<'_> {
+        PiiRef {
+            email: self.email.as_deref(),
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            note: self.note.as_deref(),
+            salt: &self.salt,
+        }
+    }
 }
 
 /// What a worker learned from one line, for the in-order linking.
 enum Checked {
     Event {
         seq: i64,
-        sender_id: String,
-        prev_hash: String,
-        hash: String,
+        sender_id: Arc<str>,
+        prev_hash: Hex64,
+        hash: Hex64,
         outcome: Result<PiiState, Failure>,
     },
     Checkpoint(Checkpoint),
     Unreadable(String),
+}
+
+/// A SHA-256 in lower-case hex, held without an allocation.
+#[derive(Clone, Copy)]
+struct Hex64([u8; 64]);
+
+impl Hex64 {
+    fn parse(text: &str) -> Option<Self> {
+        let bytes: [u8; 64] = text.as_bytes().try_into().ok()?;
+        bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            .then_some(Self(bytes))
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII hex digits get in.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// What a worker reuses from line to line: the canonical-bytes buffer and the sender id
+/// (the same on every line of a genuine export).
+#[derive(Default)]
+struct Scratch {
+    buf: Vec<u8>,
+    sender: Option<Arc<str>>,
+}
+
+impl Scratch {
+    fn sender(&mut self, id: &str) -> Arc<str> {
+        match &self.sender {
+            Some(known) if &**known == id => known.clone(),
+            _ => {
+                let id: Arc<str> = id.into();
+                self.sender = Some(id.clone());
+                id
+            }
+        }
+    }
 }
 
 /// Fields of an event in an export, owned or borrowed, whatever the format.
@@ -69,15 +139,30 @@ struct Fields<'a> {
     consent_id: Option<&'a str>,
     list: Option<&'a str>,
     subject_key: Option<&'a str>,
-    data: &'a Value,
-    pii: Option<&'a PiiRecord>,
+    /// `data` as written in the file.
+    data: &'a str,
+    pii: Option<PiiRef<'a>>,
     pii_sha256: Option<&'a str>,
     prev_hash: &'a str,
     hash: &'a str,
 }
 
-fn check_fields(f: Fields<'_>, buf: &mut Vec<u8>) -> Checked {
-    let record = EventRecord {
+/// `data` exactly as it is written in the file.
+struct AsWritten<'a>(&'a str);
+
+impl Canonical for AsWritten<'_> {
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.0.as_bytes());
+    }
+}
+
+fn check_fields(f: Fields<'_>, scratch: &mut Scratch) -> Checked {
+    let (Some(prev_hash), Some(hash)) = (Hex64::parse(f.prev_hash), Hex64::parse(f.hash)) else {
+        return Checked::Unreadable("prev_hash or hash is not 64 lower-case hex digits".into());
+    };
+    let buf = &mut scratch.buf;
+    let as_written = AsWritten(f.data);
+    let mut record = EventRecord {
         fields: ChainedFields {
             sender_id: f.sender_id,
             seq: f.seq,
@@ -87,24 +172,38 @@ fn check_fields(f: Fields<'_>, buf: &mut Vec<u8>) -> Checked {
             consent_id: f.consent_id,
             list: f.list,
             subject_key: f.subject_key,
-            data: f.data,
+            data: &as_written,
             pii_sha256: f.pii_sha256,
         },
         pii: f.pii,
         prev_hash: f.prev_hash,
         hash: f.hash,
     };
+    // Exports write `data` canonically already, so its text usually hashes as it is; a hash
+    // that matches means these are the bytes that were hashed. Otherwise (reformatted, or
+    // altered) the data is parsed and written canonically before the verdict.
+    let outcome = if record.fields.hash_matches(f.prev_hash, f.hash, buf) {
+        check_pii(&record)
+    } else {
+        match serde_json::from_str::<Json<'_>>(f.data) {
+            Ok(parsed) => {
+                record.fields.data = &parsed;
+                check_event(&record, buf)
+            }
+            Err(_) => return Checked::Unreadable("data is not JSON".into()),
+        }
+    };
     Checked::Event {
         seq: f.seq,
-        sender_id: f.sender_id.to_owned(),
-        prev_hash: f.prev_hash.to_owned(),
-        hash: f.hash.to_owned(),
-        outcome: check_event(&record, buf),
+        sender_id: scratch.sender(f.sender_id),
+        prev_hash,
+        hash,
+        outcome,
     }
 }
 
-fn check_line(text: &[u8], buf: &mut Vec<u8>) -> Checked {
-    let line: Line<'_> = match serde_json::from_slice(text) {
+fn check_line(text: &str, scratch: &mut Scratch) -> Checked {
+    let line: Line<'_> = match serde_json::from_str(text) {
         Ok(line) => line,
         Err(e) => return Checked::Unreadable(format!("not JSON ({e})")),
     };
@@ -117,7 +216,7 @@ fn check_line(text: &[u8], buf: &mut Vec<u8>) -> Checked {
         line.sender_id.as_deref(),
         line.at.as_deref(),
         line.kind.as_deref(),
-        line.data.as_ref(),
+        line.data.map(RawValue::get),
     ) else {
         return Checked::Unreadable("an event field is missing".into());
     };
@@ -135,12 +234,12 @@ fn check_line(text: &[u8], buf: &mut Vec<u8>) -> Checked {
             list: line.list.as_deref(),
             subject_key: line.subject_key.as_deref(),
             data,
-            pii: line.pii.as_ref(),
+            pii: line.pii.as_ref().map(PiiLine::as_ref),
             pii_sha256: line.pii_sha256.as_deref(),
             prev_hash,
             hash,
         },
-        buf,
+        scratch,
     )
 }
 
@@ -179,12 +278,24 @@ impl Linker {
             } => {
                 // An out-of-place seq explains a hash failure better than the hash does.
                 if self.chain.head().is_some() && seq != next_seq {
-                    self.chain
-                        .link(&sender_id, seq, &prev_hash, &hash, PiiState::None, true)?;
+                    self.chain.link(
+                        &sender_id,
+                        seq,
+                        prev_hash.as_str(),
+                        hash.as_str(),
+                        PiiState::None,
+                        true,
+                    )?;
                 }
                 let pii = outcome?;
-                self.chain
-                    .link(&sender_id, seq, &prev_hash, &hash, pii, true)
+                self.chain.link(
+                    &sender_id,
+                    seq,
+                    prev_hash.as_str(),
+                    hash.as_str(),
+                    pii,
+                    true,
+                )
             }
         }
     }
@@ -251,7 +362,7 @@ fn verify_ndjson(input: impl Read, keys: Option<&VerifyingKeys>) -> std::io::Res
         let mut from_workers = Vec::new();
         for _ in 0..workers {
             let (job_tx, job_rx) = sync_channel::<Vec<u8>>(2);
-            let (out_tx, out_rx) = sync_channel::<Vec<Checked>>(2);
+            let (out_tx, out_rx) = sync_channel::<(Vec<Checked>, Vec<u8>)>(2);
             scope.spawn(move || check_blocks(job_rx, out_tx));
             to_workers.push(job_tx);
             from_workers.push(out_rx);
@@ -275,9 +386,10 @@ fn verify_ndjson(input: impl Read, keys: Option<&VerifyingKeys>) -> std::io::Res
             if received == sent {
                 break;
             }
-            let Ok(checked) = from_workers[received % workers].recv() else {
+            let Ok((checked, spent)) = from_workers[received % workers].recv() else {
                 break;
             };
+            blocks.recycle(spent);
             received += 1;
             if failure.is_none() {
                 for item in checked {
@@ -294,24 +406,31 @@ fn verify_ndjson(input: impl Read, keys: Option<&VerifyingKeys>) -> std::io::Res
     Ok(linker.finish(keys, failure))
 }
 
-fn check_blocks(jobs: Receiver<Vec<u8>>, results: SyncSender<Vec<Checked>>) {
-    let mut buf = Vec::with_capacity(1024);
+/// Checks each block's lines and sends the results back with the block's buffer for reuse.
+fn check_blocks(jobs: Receiver<Vec<u8>>, results: SyncSender<(Vec<Checked>, Vec<u8>)>) {
+    let mut scratch = Scratch::default();
     for block in jobs {
-        let checked = block
-            .split(|&b| b == b'\n')
-            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .map(|line| check_line(line, &mut buf))
-            .collect();
-        if results.send(checked).is_err() {
+        // One UTF-8 check per block, so the JSON reader need not check every string again.
+        let checked = match std::str::from_utf8(&block) {
+            Ok(text) => text
+                .split('\n')
+                .filter(|line| !line.trim().is_empty())
+                .map(|line| check_line(line, &mut scratch))
+                .collect(),
+            Err(_) => vec![Checked::Unreadable("the file is not UTF-8".into())],
+        };
+        if results.send((checked, block)).is_err() {
             return;
         }
     }
 }
 
-/// Splits input into blocks of whole lines.
+/// Splits input into blocks of whole lines, reusing the buffers of checked blocks (a fresh
+/// megabyte per block cost a page fault per page).
 struct Blocks<R> {
     input: R,
     carry: Vec<u8>,
+    spare: Vec<Vec<u8>>,
     done: bool,
 }
 
@@ -320,30 +439,35 @@ impl<R: Read> Blocks<R> {
         Self {
             input,
             carry: Vec::new(),
+            spare: Vec::new(),
             done: false,
         }
     }
 
+    fn recycle(&mut self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        self.spare.push(buffer);
+    }
+
     fn next_block(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let mut block = self.spare.pop().unwrap_or_default();
+        block.append(&mut self.carry);
         while !self.done {
-            let mut block = std::mem::take(&mut self.carry);
-            let start = block.len();
-            block.resize(start + BLOCK, 0);
-            let n = self.input.read(&mut block[start..])?;
-            block.truncate(start + n);
+            block.reserve(BLOCK);
+            let n = (&mut self.input)
+                .take(BLOCK as u64)
+                .read_to_end(&mut block)?;
             if n == 0 {
                 self.done = true;
-                return Ok((!block.is_empty()).then_some(block));
+                break;
             }
-            match block.iter().rposition(|&b| b == b'\n') {
-                Some(end) => {
-                    self.carry = block.split_off(end + 1);
-                    return Ok(Some(block));
-                }
-                None => self.carry = block,
+            if let Some(end) = block.iter().rposition(|&b| b == b'\n') {
+                self.carry.extend_from_slice(&block[end + 1..]);
+                block.truncate(end + 1);
+                return Ok(Some(block));
             }
         }
-        Ok(None)
+        Ok((!block.is_empty()).then_some(block))
     }
 }
 
@@ -362,13 +486,13 @@ fn verify_csv(input: impl Read, keys: Option<&VerifyingKeys>) -> std::io::Result
         seq: 1,
         reason: format!("the CSV header is not {}", CSV_HEADER.join(",")),
     });
-    let mut buf = Vec::new();
+    let mut scratch = Scratch::default();
     let mut record = csv::StringRecord::new();
     while failure.is_none() {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                if let Err(f) = linker.accept(check_csv_row(&record, &mut buf)) {
+                if let Err(f) = linker.accept(check_csv_row(&record, &mut scratch)) {
                     failure = Some(f);
                 }
             }
@@ -383,7 +507,7 @@ fn verify_csv(input: impl Read, keys: Option<&VerifyingKeys>) -> std::io::Result
     Ok(linker.finish(keys, failure))
 }
 
-fn check_csv_row(row: &csv::StringRecord, buf: &mut Vec<u8>) -> Checked {
+fn check_csv_row(row: &csv::StringRecord, scratch: &mut Scratch) -> Checked {
     let cell = |i: usize| row.get(i).unwrap_or("");
     let nullable = |i: usize| Some(cell(i)).filter(|v| !v.is_empty());
     let Ok(seq) = cell(0).parse::<i64>() else {
@@ -395,9 +519,6 @@ fn check_csv_row(row: &csv::StringRecord, buf: &mut Vec<u8>) -> Checked {
             Err(e) => Checked::Unreadable(format!("checkpoint is not valid ({e})")),
         };
     }
-    let Ok(data) = serde_json::from_str::<Value>(cell(8)) else {
-        return Checked::Unreadable("data is not JSON".into());
-    };
     let pii = match nullable(9).map(serde_json::from_str::<PiiRecord>) {
         None => None,
         Some(Ok(pii)) => Some(pii),
@@ -413,12 +534,12 @@ fn check_csv_row(row: &csv::StringRecord, buf: &mut Vec<u8>) -> Checked {
             consent_id: nullable(5),
             list: nullable(6),
             subject_key: nullable(7),
-            data: &data,
-            pii: pii.as_ref(),
+            data: cell(8),
+            pii: pii.as_ref().map(PiiRecord::as_ref),
             pii_sha256: nullable(10),
             prev_hash: cell(11),
             hash: cell(12),
         },
-        buf,
+        scratch,
     )
 }

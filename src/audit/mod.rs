@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod export;
 pub mod file;
+pub mod json;
 pub mod receipt;
 pub mod stored;
 pub mod verify;

@@ -10,7 +10,7 @@ use super::verify::{check_event, Chain, EventRecord, Failure, Report};
 use crate::clock;
 use crate::db::ledger::{self, EventRow, NewEvent};
 use crate::db::{checkpoints, write_transaction, DbConn, StoreError};
-use crate::domain::ledger::ChainedFields;
+use crate::domain::ledger::{ChainedFields, PiiRecord};
 
 /// Recomputes every hash of the sender's chain, checks seq continuity, linkage and personal
 /// data, that the chain head row names the last event, and every stored checkpoint against
@@ -80,7 +80,7 @@ fn walk(
             let at = clock::rfc3339(event.at);
             let record = EventRecord {
                 fields: chained(event, &at, &data),
-                pii: pii.as_ref(),
+                pii: pii.as_ref().map(PiiRecord::as_ref),
                 prev_hash: &event.prev_hash,
                 hash: &event.hash,
             };

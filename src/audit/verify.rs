@@ -8,13 +8,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::checkpoint::{Checkpoint, VerifyingKeys};
-use crate::domain::ledger::{ChainedFields, PiiRecord, GENESIS_HASH};
+use crate::domain::ledger::{ChainedFields, PiiRef, GENESIS_HASH};
 
 /// One event as read back: the chained fields, the personal data beside it (if still
 /// there) and the stored hashes.
 pub struct EventRecord<'a> {
     pub fields: ChainedFields<'a>,
-    pub pii: Option<&'a PiiRecord>,
+    pub pii: Option<PiiRef<'a>>,
     pub prev_hash: &'a str,
     pub hash: &'a str,
 }
@@ -47,13 +47,21 @@ pub enum PiiState {
 /// The checks that need nothing but the event itself: its hash and its personal data.
 /// Independent per event, so a file can be checked on several threads.
 pub fn check_event(record: &EventRecord<'_>, buf: &mut Vec<u8>) -> Result<PiiState, Failure> {
-    let seq = record.fields.seq;
-    if record.fields.hash(record.prev_hash, buf) != record.hash {
+    if !record
+        .fields
+        .hash_matches(record.prev_hash, record.hash, buf)
+    {
         return Err(fail(
-            seq,
+            record.fields.seq,
             "the event's hash does not match its contents (the event was altered)",
         ));
     }
+    check_pii(record)
+}
+
+/// The personal data against `pii_sha256`.
+pub fn check_pii(record: &EventRecord<'_>) -> Result<PiiState, Failure> {
+    let seq = record.fields.seq;
     match (record.pii, record.fields.pii_sha256) {
         (None, None) => Ok(PiiState::None),
         (None, Some(_)) => Ok(PiiState::Erased),
@@ -61,7 +69,7 @@ pub fn check_event(record: &EventRecord<'_>, buf: &mut Vec<u8>) -> Result<PiiSta
             seq,
             "personal data is attached to an event that recorded none",
         )),
-        (Some(pii), Some(digest)) if pii.sha256() == digest => Ok(PiiState::Present),
+        (Some(pii), Some(digest)) if pii.matches(digest) => Ok(PiiState::Present),
         (Some(_), Some(_)) => Err(fail(
             seq,
             "the personal data does not match pii_sha256 (it was altered)",
@@ -74,7 +82,9 @@ pub fn check_event(record: &EventRecord<'_>, buf: &mut Vec<u8>) -> Result<PiiSta
 pub struct Chain {
     sender_id: Option<String>,
     first_seq: Option<i64>,
-    last: Option<(i64, String)>,
+    last_seq: Option<i64>,
+    /// The hash of `last_seq`, overwritten in place from event to event.
+    last_hash: String,
     pub events: u64,
     pub pii_present: u64,
     pub pii_erased: u64,
@@ -93,7 +103,7 @@ impl Chain {
         pii: PiiState,
         partial: bool,
     ) -> Result<(), Failure> {
-        match &self.last {
+        match self.last_seq {
             None => {
                 if seq < 1 || (!partial && seq != 1) {
                     return Err(fail(
@@ -107,7 +117,7 @@ impl Chain {
                 self.sender_id = Some(sender_id.to_owned());
                 self.first_seq = Some(seq);
             }
-            Some((last_seq, last_hash)) => {
+            Some(last_seq) => {
                 let expected = last_seq + 1;
                 if seq != expected {
                     let why = if seq > expected {
@@ -120,7 +130,7 @@ impl Chain {
                 if self.sender_id.as_deref() != Some(sender_id) {
                     return Err(fail(seq, "the event belongs to another sender's chain"));
                 }
-                if prev_hash != last_hash {
+                if prev_hash != self.last_hash {
                     return Err(fail(
                         seq,
                         format!("prev_hash does not match the hash of seq {last_seq} (an event was inserted, altered or replaced)"),
@@ -128,7 +138,9 @@ impl Chain {
                 }
             }
         }
-        self.last = Some((seq, hash.to_owned()));
+        self.last_seq = Some(seq);
+        self.last_hash.clear();
+        self.last_hash.push_str(hash);
         self.events += 1;
         match pii {
             PiiState::Present => self.pii_present += 1,
@@ -140,7 +152,7 @@ impl Chain {
 
     /// (seq, hash) of the last accepted event.
     pub fn head(&self) -> Option<(i64, &str)> {
-        self.last.as_ref().map(|(seq, hash)| (*seq, hash.as_str()))
+        self.last_seq.map(|seq| (seq, self.last_hash.as_str()))
     }
 
     pub fn first_seq(&self) -> Option<i64> {
