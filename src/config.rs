@@ -194,10 +194,7 @@ impl Settings {
             workers: optional("workers")
                 .map(|v| parse_number("workers", &v))
                 .transpose()?,
-            cache_refresh: Duration::from_millis(parse_number(
-                "cache_refresh_ms",
-                &get("cache_refresh_ms"),
-            )?),
+            cache_refresh: Duration::from_millis(period(&get, "cache_refresh_ms")?),
             max_body_bytes: parse_number("max_body_bytes", &get("max_body_bytes"))?,
             log: get("log"),
             log_format: match get("log_format").as_str() {
@@ -217,7 +214,7 @@ impl Settings {
                 cap_signups_per_ip: number(&get, "cap_signups_per_ip_hour")?,
                 sender_rate_per_second: number(&get, "sender_rate_per_second")?,
                 sender_burst: number(&get, "sender_burst")?,
-                expiry_sweep: Duration::from_secs(number(&get, "expiry_sweep_seconds")?),
+                expiry_sweep: Duration::from_secs(period(&get, "expiry_sweep_seconds")?),
             },
             mail: MailSettings {
                 max_attempts: number(&get, "mail_max_attempts")?,
@@ -243,8 +240,8 @@ impl Settings {
             trust_forwarded_for: flag(&get, "trust_forwarded_for")?,
             templates_dir: optional("templates_dir"),
             audit: AuditSettings {
-                retention_sweep: Duration::from_secs(number(&get, "retention_sweep_seconds")?),
-                checkpoint_interval: Duration::from_secs(number(
+                retention_sweep: Duration::from_secs(period(&get, "retention_sweep_seconds")?),
+                checkpoint_interval: Duration::from_secs(period(
                     &get,
                     "checkpoint_interval_seconds",
                 )?),
@@ -303,6 +300,14 @@ fn flag(get: &impl Fn(&str) -> String, name: &str) -> Result<bool, ConfigError> 
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" | "" => Ok(false),
         other => Err(invalid(name, format!("`{other}` is not true or false"))),
+    }
+}
+
+/// A period of a background task: a whole number of at least 1 (a timer cannot tick at 0).
+fn period(get: &impl Fn(&str) -> String, name: &str) -> Result<u64, ConfigError> {
+    match number(get, name)? {
+        0 => Err(invalid(name, "must be at least 1".into())),
+        n => Ok(n),
     }
 }
 
@@ -370,6 +375,15 @@ mod tests {
         assert!(err.unwrap_or_default().contains("CONSENTRY_BASE_URL"));
         assert!(settings(&[("max_body_bytes", "lots")]).is_err());
         assert!(settings(&[("log_format", "xml")]).is_err());
+        for period in [
+            "cache_refresh_ms",
+            "expiry_sweep_seconds",
+            "retention_sweep_seconds",
+            "checkpoint_interval_seconds",
+        ] {
+            assert!(settings(&[(period, "0")]).is_err(), "{period}");
+        }
+        assert!(settings(&[("webhook_allow_private_targets", "maybe")]).is_err());
     }
 
     #[test]

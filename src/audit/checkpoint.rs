@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::domain::ledger::canonical_json;
+use crate::domain::canonical::canonical_json;
 
 /// Domain separation: the signed bytes say what they are.
 pub const CHECKPOINT_TYPE: &str = "consentry.checkpoint.v1";

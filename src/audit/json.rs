@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::domain::ledger::{write_str, Canonical};
+use crate::domain::canonical::{write_str, Canonical};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json<'a> {
@@ -153,7 +153,7 @@ impl<'de: 'a, 'a> Visitor<'de> for JsonVisitor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ledger::canonical_json;
+    use crate::domain::canonical::canonical_json;
 
     #[test]
     fn borrowed_json_writes_the_same_canonical_bytes_as_a_value() {

@@ -238,8 +238,9 @@ pub struct Report {
     /// The signed checkpoint the events end with, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<Checkpoint>,
-    /// Whether the checkpoint's signature was checked against a public key.
-    pub signature_verified: bool,
+    /// With a checkpoint: whether its signature was checked against a public key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_verified: Option<bool>,
     /// Stored checkpoints whose event and signature were checked (online verification).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoints_verified: Option<u64>,
@@ -259,7 +260,7 @@ impl Report {
             pii_verified: chain.pii_present,
             pii_erased: chain.pii_erased,
             checkpoint: None,
-            signature_verified: false,
+            signature_verified: None,
             checkpoints_verified: None,
         }
     }

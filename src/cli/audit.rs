@@ -221,7 +221,7 @@ fn describe(report: &Report) -> String {
         report.pii_verified, report.pii_erased
     ));
     if let Some(c) = &report.checkpoint {
-        let signature = if report.signature_verified {
+        let signature = if report.signature_verified == Some(true) {
             "signature valid".to_owned()
         } else if report.ok {
             "signature NOT checked: pass --keys jwks.json or --public-key".to_owned()

@@ -108,6 +108,14 @@ Double opt-in, step by step (the README explains each step):
   cargo run --release -- mail show      # the confirmation mail; open its confirm link in a browser
   curl -s "{api}/v1/check?list=newsletter&email=you@example.com" -H "Authorization: Bearer $CONSENTRY_KEY"
 
+Evidence, as an auditor sees it:
+
+  export AUDITOR_KEY={auditor_key}
+  curl -s {api}/v1/audit/events -H "Authorization: Bearer $AUDITOR_KEY" > ledger.ndjson
+  curl -s {api}/.well-known/jwks.json > jwks.json
+  cargo run --release -- audit verify ledger.ndjson --keys jwks.json
+  curl -s {api}/v1/audit/verify -H "Authorization: Bearer $AUDITOR_KEY"
+
   curl -s {api}/metrics | head
   curl -s {api}/openapi.json | head
 

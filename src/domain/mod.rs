@@ -1,6 +1,7 @@
 //! Rules and newtypes: every external string becomes one of these before it reaches storage.
 
 pub mod api_key;
+pub mod canonical;
 pub mod email;
 pub mod ledger;
 pub mod list;

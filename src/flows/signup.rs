@@ -11,8 +11,9 @@ use crate::db::ledger::NewEvent;
 use crate::db::lists::ListRow;
 use crate::db::subscriptions::{self, SubscriptionRow};
 use crate::db::{DbConn, StoreError};
+use crate::domain::canonical::canonical_json;
 use crate::domain::email::EmailAddress;
-use crate::domain::ledger::{canonical_json, Pii};
+use crate::domain::ledger::Pii;
 use crate::domain::token::new_nonce;
 
 /// What the sender claims about how the address was collected.

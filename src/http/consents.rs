@@ -15,8 +15,9 @@ use crate::db::ledger::EventWithPii;
 use crate::db::{
     consents as store, idempotency, ledger, lists, write_transaction, DbConn, StoreError,
 };
+use crate::domain::canonical::canonical_json;
 use crate::domain::email::EmailAddress;
-use crate::domain::ledger::{canonical_json, PiiRecord};
+use crate::domain::ledger::PiiRecord;
 use crate::domain::list::Locale;
 use crate::flows::pending::{resend as resend_flow, Resend};
 use crate::flows::signup::{signup, Signup, SignupAnswer};

@@ -4,20 +4,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod audit;
 mod auth;
 mod batch;
+mod chain;
 mod cli;
 mod delivery;
 mod dkim;
 mod doi;
 mod errors;
+mod exports;
 mod helpers;
 mod lifecycle;
 mod lists;
 mod ops;
 mod pages;
+mod receipts;
 mod receiver;
-mod records;
+mod retention;
 mod smtp;
+mod subjects;
 mod webhooks;

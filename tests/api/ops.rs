@@ -64,14 +64,29 @@ async fn the_openapi_document_describes_the_routes() {
         .unwrap();
 
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in [
-        "/v1/lists",
-        "/v1/lists/{slug}",
-        "/healthz",
-        "/readyz",
-        "/metrics",
+    for (path, method) in [
+        ("/v1/lists", "post"),
+        ("/v1/lists/{slug}", "put"),
+        ("/v1/consents", "post"),
+        ("/v1/consents/{id}", "get"),
+        ("/v1/consents/{id}/resend", "post"),
+        ("/v1/consents/{id}/receipt", "get"),
+        ("/v1/check", "post"),
+        ("/v1/unsubscribes", "post"),
+        ("/v1/subjects", "get"),
+        ("/v1/subjects", "delete"),
+        ("/v1/webhook", "put"),
+        ("/v1/webhook", "delete"),
+        ("/v1/audit/events", "get"),
+        ("/v1/audit/verify", "get"),
+        ("/v1/audit/checkpoint", "get"),
+        ("/.well-known/jwks.json", "get"),
+        ("/u/{token}", "post"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
     ] {
-        assert!(doc["paths"][path].is_object(), "{path}");
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
