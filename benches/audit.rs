@@ -104,7 +104,7 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<(String, String)> {
                             user_agent: Some(
                                 "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)".into(),
                             ),
-                            note: None,
+                            ..Pii::default()
                         }),
                     ),
                     1 => (

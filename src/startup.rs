@@ -65,8 +65,16 @@ where
     }
 }
 
-/// The maintenance tasks of `serve`: expiry of pending requests, minimisation of personal
-/// data past retention, and signed checkpoints of chain heads that moved.
+/// Exports and whole-chain verifications at once per instance; more answer 429.
+const SCANS: usize = 2;
+
+/// How long an `Idempotency-Key` answer is kept (a day, as payment APIs do): long enough for
+/// any retry, short enough that a key naming an address does not outlive its erasure long.
+const IDEMPOTENCY_HOURS: i64 = 24;
+
+/// The maintenance tasks of `serve`: expiry of pending requests and of idempotency keys,
+/// minimisation of personal data past retention, and signed checkpoints of chain heads
+/// that moved.
 fn maintenance(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     use crate::clock::now;
     let (db, settings) = (&state.db, &state.settings);
@@ -77,6 +85,15 @@ fn maintenance(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             settings.flow.expiry_sweep,
             "expired pending requests",
             |conn| crate::flows::pending::expire_due(conn, now(), 500),
+        )),
+        tokio::spawn(periodically(
+            db.clone(),
+            settings.flow.expiry_sweep,
+            "forgotten idempotency keys older than a day",
+            |conn| {
+                let day_ago = now() - chrono::Duration::hours(IDEMPOTENCY_HOURS);
+                crate::db::idempotency::delete_older_than(conn, day_ago)
+            },
         )),
         tokio::spawn(periodically(
             db.clone(),
@@ -134,6 +151,8 @@ impl Application {
             metrics: Arc::new(Metrics::new()?),
             templates: Arc::new(templates),
             mail_wake: Arc::new(tokio::sync::Notify::new()),
+            webhook_wake: Arc::new(tokio::sync::Notify::new()),
+            scans: Arc::new(tokio::sync::Semaphore::new(SCANS)),
             limiter: Arc::new(SenderLimiter::new(
                 flow.sender_rate_per_second,
                 flow.sender_burst,
@@ -143,7 +162,7 @@ impl Application {
         let webhook_worker = WebhookWorker::new(
             state.db.clone(),
             settings.clone(),
-            Arc::new(tokio::sync::Notify::new()),
+            state.webhook_wake.clone(),
         )?;
         let document = web::Data::new(http::openapi::Document::build()?);
         let listener = TcpListener::bind(&settings.bind)

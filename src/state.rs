@@ -20,5 +20,11 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     /// Wakes the mail worker after a transaction enqueued mail.
     pub mail_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the webhook worker after a transaction recorded an event a webhook may announce
+    /// (it also polls every second, for events recorded elsewhere).
+    pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// Exports and whole-chain verifications running at once in this instance: each holds a
+    /// database connection of its own for as long as it streams.
+    pub scans: Arc<tokio::sync::Semaphore>,
     pub limiter: Arc<SenderLimiter>,
 }

@@ -42,7 +42,7 @@ pub enum Format {
 impl Format {
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
-            "ndjson" | "jsonl" => Some(Format::Ndjson),
+            "ndjson" => Some(Format::Ndjson),
             "csv" => Some(Format::Csv),
             _ => None,
         }
@@ -278,14 +278,4 @@ impl<W: Write> Sink<W> {
         }
         Ok(())
     }
-}
-
-/// Events of a page with their personal data, for callers that verify rather than write.
-pub fn page(
-    conn: &mut DbConn,
-    sender_id: &str,
-    after_seq: i64,
-    through_seq: i64,
-) -> Result<Vec<EventWithPii>, StoreError> {
-    events_page(conn, sender_id, after_seq, through_seq, PAGE)
 }

@@ -5,12 +5,12 @@ use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 
 use super::checkpoint::{Checkpoint, SigningKeys, VerifyingKeys};
-use super::export::{self, Format, Range};
+use super::export::{Format, Range};
 use super::verify::{check_event, Chain, EventRecord, Failure, Report};
 use crate::clock;
 use crate::db::ledger::{self, EventRow, NewEvent};
-use crate::db::{checkpoints, write_transaction, DbConn, StoreError};
-use crate::domain::ledger::{ChainedFields, PiiRecord};
+use crate::db::{self, checkpoints, write_transaction, DbConn, StoreError};
+use crate::domain::ledger::PiiRecord;
 
 /// Recomputes every hash of the sender's chain, checks seq continuity, linkage and personal
 /// data, that the chain head row names the last event, and every stored checkpoint against
@@ -20,9 +20,12 @@ pub fn verify_chain(
     sender_id: &str,
     keys: &VerifyingKeys,
 ) -> Result<Report, StoreError> {
-    let head = ledger::head(conn, sender_id)?;
-    let mut chain = Chain::default();
-    let mut failure = walk(conn, sender_id, &mut chain)?;
+    let (head, chain, mut failure) = db::snapshot(conn, |conn| {
+        let head = ledger::head(conn, sender_id)?;
+        let mut chain = Chain::default();
+        let failure = walk(conn, sender_id, &mut chain)?;
+        Ok((head, chain, failure))
+    })?;
     if failure.is_none() {
         failure = check_head(&chain, head);
     }
@@ -64,22 +67,25 @@ fn walk(
     let mut buf = Vec::with_capacity(1024);
     let mut after = 0;
     loop {
-        let page = export::page(conn, sender_id, after, i64::MAX)?;
+        let page = ledger::events_page(conn, sender_id, after, i64::MAX, 2000)?;
         let Some((last, _)) = page.last() else {
             return Ok(None);
         };
         after = last.seq;
         for (event, pii) in &page {
-            let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
-                return Ok(Some(Failure {
-                    seq: event.seq,
-                    reason: "the event's data is not JSON (the event was altered)".into(),
-                }));
-            };
             let pii = pii.as_ref().and_then(|p| p.record());
             let at = clock::rfc3339(event.at);
             let record = EventRecord {
-                fields: chained(event, &at, &data),
+                sender_id: &event.sender_id,
+                seq: event.seq,
+                id: &event.id,
+                at: &at,
+                kind: &event.kind,
+                consent_id: event.consent_id.as_deref(),
+                list: event.list_slug.as_deref(),
+                subject_key: event.subject_key.as_deref(),
+                data: &event.data,
+                pii_sha256: event.pii_sha256.as_deref(),
                 pii: pii.as_ref().map(PiiRecord::as_ref),
                 prev_hash: &event.prev_hash,
                 hash: &event.hash,
@@ -98,21 +104,6 @@ fn walk(
                 return Ok(Some(failure));
             }
         }
-    }
-}
-
-fn chained<'a>(event: &'a EventRow, at: &'a str, data: &'a Value) -> ChainedFields<'a> {
-    ChainedFields {
-        sender_id: &event.sender_id,
-        seq: event.seq,
-        id: &event.id,
-        at,
-        kind: &event.kind,
-        consent_id: event.consent_id.as_deref(),
-        list: event.list_slug.as_deref(),
-        subject_key: event.subject_key.as_deref(),
-        data,
-        pii_sha256: event.pii_sha256.as_deref(),
     }
 }
 
@@ -144,24 +135,35 @@ pub fn sign_head(
     let Some((seq, hash)) = ledger::head(conn, sender_id)?.filter(|(seq, _)| *seq > 0) else {
         return Ok(None);
     };
+    sign_at(conn, sender_id, seq, &hash, keys).map(|(checkpoint, _)| Some(checkpoint))
+}
+
+/// The checkpoint of `seq`: the stored one, or a new one signed and stored now (true).
+fn sign_at(
+    conn: &mut DbConn,
+    sender_id: &str,
+    seq: i64,
+    hash: &str,
+    keys: &SigningKeys,
+) -> Result<(Checkpoint, bool), StoreError> {
     if let Some(existing) = checkpoints::find_checkpoint(conn, sender_id, seq)? {
-        return Ok(Some(existing));
+        return Ok((existing, false));
     }
     let now = clock::now();
-    let checkpoint = keys.sign(sender_id, None, (seq, &hash), &clock::rfc3339(now));
+    let checkpoint = keys.sign(sender_id, None, (seq, hash), &clock::rfc3339(now));
     if checkpoints::insert_checkpoint(conn, &checkpoint, now)? {
-        Ok(Some(checkpoint))
-    } else {
-        checkpoints::find_checkpoint(conn, sender_id, seq)
+        return Ok((checkpoint, true));
     }
+    // Another instance signed this head in between: its checkpoint is the one kept.
+    let stored = checkpoints::find_checkpoint(conn, sender_id, seq)?;
+    Ok((stored.unwrap_or(checkpoint), false))
 }
 
 /// Signs every head that moved since its last checkpoint; returns how many were signed.
 pub fn sign_moved_heads(conn: &mut DbConn, keys: &SigningKeys) -> Result<usize, StoreError> {
     let mut signed = 0;
-    for (sender_id, seq, _) in ledger::heads(conn)? {
-        if checkpoints::find_checkpoint(conn, &sender_id, seq)?.is_none() {
-            sign_head(conn, &sender_id, keys)?;
+    for (sender_id, seq, hash) in ledger::heads(conn)? {
+        if sign_at(conn, &sender_id, seq, &hash, keys)?.1 {
             signed += 1;
         }
     }

@@ -8,15 +8,53 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::checkpoint::{Checkpoint, VerifyingKeys};
+use super::json::Json;
+use crate::domain::canonical::Canonical;
 use crate::domain::ledger::{ChainedFields, PiiRef, GENESIS_HASH};
 
-/// One event as read back: the chained fields, the personal data beside it (if still
-/// there) and the stored hashes.
+/// One event as read back (from the database or a file): its fields, `data` as the JSON
+/// text it was stored or exported as, the personal data beside it (if still there) and the
+/// stored hashes.
 pub struct EventRecord<'a> {
-    pub fields: ChainedFields<'a>,
+    pub sender_id: &'a str,
+    pub seq: i64,
+    pub id: &'a str,
+    pub at: &'a str,
+    pub kind: &'a str,
+    pub consent_id: Option<&'a str>,
+    pub list: Option<&'a str>,
+    pub subject_key: Option<&'a str>,
+    pub data: &'a str,
+    pub pii_sha256: Option<&'a str>,
     pub pii: Option<PiiRef<'a>>,
     pub prev_hash: &'a str,
     pub hash: &'a str,
+}
+
+impl EventRecord<'_> {
+    fn chained<'b>(&'b self, data: &'b dyn Canonical) -> ChainedFields<'b> {
+        ChainedFields {
+            sender_id: self.sender_id,
+            seq: self.seq,
+            id: self.id,
+            at: self.at,
+            kind: self.kind,
+            consent_id: self.consent_id,
+            list: self.list,
+            subject_key: self.subject_key,
+            data,
+            pii_sha256: self.pii_sha256,
+        }
+    }
+}
+
+/// `data` exactly as it was written.
+struct AsWritten<'a>(&'a str);
+
+impl Canonical for AsWritten<'_> {
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.0.as_bytes());
+    }
 }
 
 /// The first thing found wrong.
@@ -46,23 +84,35 @@ pub enum PiiState {
 
 /// The checks that need nothing but the event itself: its hash and its personal data.
 /// Independent per event, so a file can be checked on several threads.
+///
+/// Ledger `data` is stored and exported canonically, so its text usually hashes as it is:
+/// a hash that matches means these are exactly the bytes that were hashed. Otherwise
+/// (reformatted, or altered) the data is parsed, keeping repeated members, and written
+/// canonically before the verdict.
 pub fn check_event(record: &EventRecord<'_>, buf: &mut Vec<u8>) -> Result<PiiState, Failure> {
+    let (prev, hash) = (record.prev_hash, record.hash);
     if !record
-        .fields
-        .hash_matches(record.prev_hash, record.hash, buf)
+        .chained(&AsWritten(record.data))
+        .hash_matches(prev, hash, buf)
     {
-        return Err(fail(
-            record.fields.seq,
-            "the event's hash does not match its contents (the event was altered)",
-        ));
+        let altered = || {
+            fail(
+                record.seq,
+                "the event's hash does not match its contents (the event was altered)",
+            )
+        };
+        let parsed: Json<'_> = serde_json::from_str(record.data).map_err(|_| altered())?;
+        if !record.chained(&parsed).hash_matches(prev, hash, buf) {
+            return Err(altered());
+        }
     }
     check_pii(record)
 }
 
 /// The personal data against `pii_sha256`.
-pub fn check_pii(record: &EventRecord<'_>) -> Result<PiiState, Failure> {
-    let seq = record.fields.seq;
-    match (record.pii, record.fields.pii_sha256) {
+fn check_pii(record: &EventRecord<'_>) -> Result<PiiState, Failure> {
+    let seq = record.seq;
+    match (record.pii, record.pii_sha256) {
         (None, None) => Ok(PiiState::None),
         (None, Some(_)) => Ok(PiiState::Erased),
         (Some(_), None) => Err(fail(
@@ -159,10 +209,6 @@ impl Chain {
         self.first_seq
     }
 
-    pub fn sender_id(&self) -> Option<&str> {
-        self.sender_id.as_deref()
-    }
-
     /// Checks that `checkpoint` names this chain's last event; with keys, its signature too.
     /// Returns whether the signature was checked.
     pub fn close(
@@ -194,7 +240,15 @@ impl Chain {
                 "the last event's hash differs from the signed checkpoint's",
             ));
         }
-        let first_expected = checkpoint.after_seq.unwrap_or(0) + 1;
+        // A head checkpoint (no range) could close any cut of the chain at its seq: an
+        // export must end with the checkpoint signed for that export.
+        let Some(after_seq) = checkpoint.after_seq else {
+            return Err(fail(
+                seq,
+                "the closing checkpoint does not sign an export's range (after_seq is missing)",
+            ));
+        };
+        let first_expected = after_seq + 1;
         if self.first_seq != Some(first_expected) {
             return Err(fail(
                 first_expected,
@@ -302,21 +356,62 @@ mod tests {
         }
     }
 
+    fn record<'a>(seq: i64, data: &'a str, prev: &'a str, hash: &'a str) -> EventRecord<'a> {
+        EventRecord {
+            sender_id: "s",
+            seq,
+            id: "e",
+            at: "2026-11-28T00:00:00Z",
+            kind: "checked",
+            consent_id: None,
+            list: None,
+            subject_key: None,
+            data,
+            pii_sha256: None,
+            pii: None,
+            prev_hash: prev,
+            hash,
+        }
+    }
+
     fn run(events: &[(i64, String, String)]) -> Result<Chain, Failure> {
-        let data = json!({});
         let mut chain = Chain::default();
         let mut buf = Vec::new();
         for (seq, prev, hash) in events {
-            let record = EventRecord {
-                fields: fields(*seq, &data),
-                pii: None,
-                prev_hash: prev,
-                hash,
-            };
-            let pii = check_event(&record, &mut buf)?;
+            let pii = check_event(&record(*seq, "{}", prev, hash), &mut buf)?;
             chain.link("s", *seq, prev, hash, pii, false)?;
         }
         Ok(chain)
+    }
+
+    #[test]
+    fn data_is_judged_by_its_canonical_form_and_repeated_members_fail() {
+        let (seq, prev, hash) = {
+            let data = json!({"a": 1, "b": "x"});
+            let fields = fields(1, &data);
+            (
+                1,
+                GENESIS_HASH,
+                chain_hash(GENESIS_HASH, &fields.canonical()),
+            )
+        };
+        let mut buf = Vec::new();
+        for fine in [r#"{"a":1,"b":"x"}"#, r#"{ "b": "x", "a": 1 }"#] {
+            assert!(
+                check_event(&record(seq, fine, prev, &hash), &mut buf).is_ok(),
+                "{fine}"
+            );
+        }
+        for altered in [
+            r#"{"a":2,"b":"x"}"#,
+            r#"{"a":"evil","a":1,"b":"x"}"#,
+            "not json",
+        ] {
+            assert!(
+                check_event(&record(seq, altered, prev, &hash), &mut buf).is_err(),
+                "{altered}"
+            );
+        }
     }
 
     #[test]

@@ -110,6 +110,7 @@ fn export(
     });
     let file = std::fs::File::create(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
+    let unfinished = RemoveOnDrop(&partial);
     let bar = indicatif::ProgressBar::new((range.through_seq - range.after_seq) as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -128,15 +129,10 @@ fn export(
         |n| bar.set_position(n),
     );
     bar.finish_and_clear();
-    let checkpoint = match written {
-        Ok(checkpoint) => checkpoint,
-        Err(error) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(error.into());
-        }
-    };
+    let checkpoint = written?;
     std::fs::rename(&partial, out)
         .with_context(|| format!("cannot move the export to {}", out.display()))?;
+    std::mem::forget(unfinished);
     println!(
         "exported {} events (seq {}..={}) to {}",
         range.through_seq - range.after_seq,
@@ -149,6 +145,16 @@ fn export(
         event.id, event.seq, checkpoint.key_id
     );
     Ok(())
+}
+
+/// Removes an unfinished export however the export ends (an error or a panic), so no file
+/// that looks like an export but lacks its end is left behind.
+struct RemoveOnDrop<'a>(&'a Path);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
+    }
 }
 
 fn verify(

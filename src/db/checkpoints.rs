@@ -36,14 +36,12 @@ impl From<CheckpointRow> for Checkpoint {
 
 /// Stores a head checkpoint (one per sender and seq; `at` must be `clock::rfc3339` of a
 /// `clock::now()`, so it reads back as signed). Returns false when one exists already.
+/// Call outside a transaction: on PostgreSQL a refused insert ends the transaction.
 pub fn insert_checkpoint(
     conn: &mut DbConn,
     checkpoint: &Checkpoint,
     at: NaiveDateTime,
 ) -> Result<bool, StoreError> {
-    if find_checkpoint(conn, &checkpoint.sender_id, checkpoint.seq)?.is_some() {
-        return Ok(false);
-    }
     let row = CheckpointRow {
         sender_id: checkpoint.sender_id.clone(),
         seq: checkpoint.seq,

@@ -180,10 +180,15 @@ pub fn due_for_minimising(
         .load(conn)?)
 }
 
-/// Records that the consent's personal data was erased.
-pub fn mark_minimised(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<(), StoreError> {
-    diesel::update(consents::table.find(id))
-        .set(consents::minimised_at.eq(at))
-        .execute(conn)?;
-    Ok(())
+/// Records that the consent's personal data is being erased; false if that was recorded
+/// before (the update waits for a concurrent eraser's row lock, then finds it done).
+pub fn mark_minimised(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<bool, StoreError> {
+    Ok(diesel::update(
+        consents::table
+            .find(id)
+            .filter(consents::minimised_at.is_null()),
+    )
+    .set(consents::minimised_at.eq(at))
+    .execute(conn)?
+        == 1)
 }

@@ -44,3 +44,14 @@ pub fn store_answer(
         .execute(conn)?;
     Ok(())
 }
+
+/// Forgets answers stored before `before`; returns how many.
+pub fn delete_older_than(
+    conn: &mut DbConn,
+    before: chrono::NaiveDateTime,
+) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
+            .execute(conn)?,
+    )
+}

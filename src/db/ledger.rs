@@ -33,6 +33,9 @@ pub struct EventRow {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = event_pii)]
 pub struct PiiRow {
+    /// Never null in a stored row: in a left join it tells "no personal data recorded" from
+    /// "a record whose every field is null".
+    pub event_id: String,
     pub email: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -44,13 +47,15 @@ pub struct PiiRow {
 impl PiiRow {
     /// The record the chain's `pii_sha256` covers; `None` once erased.
     pub fn record(&self) -> Option<PiiRecord> {
-        let salt = self.salt.clone().filter(|_| self.erased_at.is_none())?;
+        if self.erased_at.is_some() {
+            return None;
+        }
         Some(PiiRecord {
             email: self.email.clone(),
             ip: self.ip.clone(),
             user_agent: self.user_agent.clone(),
             note: self.note.clone(),
-            salt,
+            salt: self.salt.clone(),
         })
     }
 }

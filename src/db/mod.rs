@@ -102,9 +102,12 @@ impl r2d2::ManageConnection for ConnectionManager {
                 let mut conn = SqliteConnection::establish(self.url.connection_string())
                     .map_err(Error::ConnectionError)?;
                 // Per-connection settings; WAL is a file property set once at pool creation.
+                // secure_delete: erased personal data is overwritten in the file, not left
+                // in free pages.
                 conn.batch_execute(
                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                     PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 1073741824;",
+                     PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 1073741824; \
+                     PRAGMA secure_delete = ON;",
                 )
                 .map_err(Error::QueryError)?;
                 Ok(DbConn::Sqlite(conn))
@@ -336,6 +339,28 @@ pub fn write_transaction<T>(
             Err(e)
         }
     }
+}
+
+/// Runs `f` in a read-only transaction that sees one snapshot throughout (`REPEATABLE READ`
+/// on PostgreSQL; a deferred read transaction in WAL mode on SQLite), so a scan over many
+/// queries sees a consistent state while writers go on.
+pub fn snapshot<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <DbConn as Connection>::TransactionManager;
+    match conn {
+        DbConn::Postgres(pg) => AnsiTransactionManager::begin_transaction_sql(
+            pg,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?,
+        DbConn::Sqlite(lite) => AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN")?,
+    }
+    let result = f(conn);
+    // Nothing was written: ending the transaction either way releases the snapshot.
+    Manager::rollback_transaction(conn)?;
+    result
 }
 
 #[cfg(test)]

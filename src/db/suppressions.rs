@@ -11,28 +11,23 @@ pub const GLOBAL: &str = "global";
 /// The reason of a sender's suppression of an address it erased.
 pub const ERASED: &str = "erased";
 
-/// Adds a suppression unless it exists.
+/// Adds a suppression unless it exists (also when another writer adds it at the same time).
 pub fn suppress(
     conn: &mut DbConn,
     scope: &str,
     address_key: &str,
     reason: &str,
 ) -> Result<(), StoreError> {
-    let exists = suppressions::table
-        .find((scope, address_key))
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
-    if !exists {
-        diesel::insert_into(suppressions::table)
-            .values((
-                suppressions::scope.eq(scope),
-                suppressions::address_key.eq(address_key),
-                suppressions::reason.eq(reason),
-                suppressions::created_at.eq(crate::clock::now()),
-            ))
-            .execute(conn)?;
-    }
+    let row = (
+        suppressions::scope.eq(scope),
+        suppressions::address_key.eq(address_key),
+        suppressions::reason.eq(reason),
+        suppressions::created_at.eq(crate::clock::now()),
+    );
+    crate::on_backend!(conn, |c| diesel::insert_into(suppressions::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
     Ok(())
 }
 

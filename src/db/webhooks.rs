@@ -37,21 +37,19 @@ pub fn find_webhook(conn: &mut DbConn, sender_id: &str) -> Result<Option<Webhook
         .next())
 }
 
-/// Creates or replaces the sender's endpoint. Call inside a write transaction.
+/// Creates or replaces the sender's endpoint (the last of two concurrent writes wins).
 pub fn save_webhook(conn: &mut DbConn, row: &WebhookRow) -> Result<(), StoreError> {
-    let updated = diesel::update(webhooks::table.find(&row.sender_id))
+    crate::on_backend!(conn, |c| diesel::insert_into(webhooks::table)
+        .values(row)
+        .on_conflict(webhooks::sender_id)
+        .do_update()
         .set((
             webhooks::url.eq(&row.url),
             webhooks::events.eq(&row.events),
             webhooks::secret.eq(&row.secret),
             webhooks::updated_at.eq(row.updated_at),
         ))
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(webhooks::table)
-            .values(row)
-            .execute(conn)?;
-    }
+        .execute(c))?;
     Ok(())
 }
 

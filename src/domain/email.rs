@@ -340,6 +340,12 @@ impl AddressHasher {
         self.hex_mac(&[b"ip:", ip.as_bytes()])
     }
 
+    /// Lower-case hex of HMAC-SHA256(pepper, `"request:"` + bytes): the digest an
+    /// idempotency key remembers of a request body, which holds an address.
+    pub fn request_key(&self, bytes: &[u8]) -> String {
+        self.hex_mac(&[b"request:", bytes])
+    }
+
     fn hex_mac(&self, parts: &[&[u8]]) -> String {
         // Cloning the keyed state skips re-deriving the key pads per message.
         let mut mac = self.keyed.clone();

@@ -96,32 +96,42 @@ pub struct Pii {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub note: Option<String>,
+    /// A salt chosen beforehand (a signup salts its evidence digest with it too); `None`
+    /// draws a fresh one.
+    pub salt: Option<String>,
+}
+
+/// 16 random bytes as 32 hex digits.
+pub fn new_salt() -> String {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    hex::encode(salt)
 }
 
 impl Pii {
-    /// The stored record: this data with a fresh random salt.
+    /// The stored record: this data with its salt.
     pub fn salted(self) -> PiiRecord {
-        let mut salt = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut salt);
         PiiRecord {
             email: self.email,
             ip: self.ip,
             user_agent: self.user_agent,
             note: self.note,
-            salt: hex::encode(salt),
+            salt: Some(self.salt.unwrap_or_else(new_salt)),
         }
     }
 }
 
 /// Personal data as stored and exported. The salt is erased with the rest, so once a record
-/// is erased its `pii_sha256` cannot be confirmed by hashing a guessed address.
+/// is erased its `pii_sha256` cannot be confirmed by hashing a guessed address. Records
+/// written before salts existed have none; their digest leaves the member out.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PiiRecord {
     pub email: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub note: Option<String>,
-    pub salt: String,
+    pub salt: Option<String>,
 }
 
 impl PiiRecord {
@@ -131,7 +141,7 @@ impl PiiRecord {
             ip: self.ip.as_deref(),
             user_agent: self.user_agent.as_deref(),
             note: self.note.as_deref(),
-            salt: &self.salt,
+            salt: self.salt.as_deref(),
         }
     }
 
@@ -148,7 +158,7 @@ pub struct PiiRef<'a> {
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub note: Option<&'a str>,
-    pub salt: &'a str,
+    pub salt: Option<&'a str>,
 }
 
 impl PiiRef<'_> {
@@ -165,8 +175,10 @@ impl PiiRef<'_> {
         write_opt_str(self.ip, &mut out);
         out.extend_from_slice(b",\"note\":");
         write_opt_str(self.note, &mut out);
-        out.extend_from_slice(b",\"salt\":");
-        write_str(self.salt, &mut out);
+        if let Some(salt) = self.salt {
+            out.extend_from_slice(b",\"salt\":");
+            write_str(salt, &mut out);
+        }
         out.extend_from_slice(b",\"user_agent\":");
         write_opt_str(self.user_agent, &mut out);
         out.push(b'}');
@@ -212,7 +224,7 @@ mod tests {
             ip: None,
             user_agent: Some("Mozilla/5.0 \"x\"".into()),
             note: Some("電話".into()),
-            salt: "00ff".into(),
+            salt: Some("00ff".into()),
         };
         let generic = canonical_json(&json!({
             "email": record.email, "ip": record.ip, "user_agent": record.user_agent,
@@ -220,6 +232,16 @@ mod tests {
         }));
         assert_eq!(record.sha256(), hex::encode(Sha256::digest(generic)));
         assert!(record.as_ref().matches(&record.sha256()));
+        // Records from before salts: the digest has no salt member at all.
+        let legacy = PiiRecord {
+            salt: None,
+            ..record
+        };
+        let generic = canonical_json(&json!({
+            "email": legacy.email, "ip": legacy.ip, "user_agent": legacy.user_agent,
+            "note": legacy.note,
+        }));
+        assert_eq!(legacy.sha256(), hex::encode(Sha256::digest(generic)));
     }
 
     #[test]
@@ -242,11 +264,11 @@ mod tests {
             ..record.clone()
         };
         let other_salt = PiiRecord {
-            salt: "00".into(),
+            salt: Some("00".into()),
             ..record.clone()
         };
         assert_ne!(record.sha256(), other_ip.sha256());
         assert_ne!(record.sha256(), other_salt.sha256());
-        assert_eq!(record.salt.len(), 32);
+        assert_eq!(record.salt.as_deref().map(str::len), Some(32));
     }
 }

@@ -10,7 +10,7 @@ use super::record_event;
 use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::{self, NewEvent};
 use crate::db::senders::{self, Sender};
-use crate::db::subscriptions::{self, SubscriptionRow};
+use crate::db::subscriptions;
 use crate::db::{outbox, suppressions, write_transaction, DbConn, StoreError};
 
 /// Why personal data is removed (the `reason` of the `erased` event).
@@ -39,38 +39,64 @@ pub fn erase_subject(
     address_key: &str,
     now: NaiveDateTime,
 ) -> Result<usize, StoreError> {
-    let mut erased = 0;
+    let mut erased = Vec::new();
     for sub in subscriptions::subscriptions_of_address(conn, sender_id, address_key)? {
         for consent in consents::consents_of_subscription(conn, &sub.id)? {
-            if consent.minimised_at.is_none() {
-                erase_consent(conn, &consent, &sub, Reason::SubjectRequest, now)?;
-                erased += 1;
+            if let Some(records) = erase_rows(conn, &consent, now)? {
+                erased.push((consent, records));
             }
         }
         subscriptions::erase_address(conn, &sub.id, now)?;
     }
     suppressions::suppress(conn, sender_id, address_key, suppressions::ERASED)?;
-    Ok(erased)
+    // The events last: appending locks the chain head, which every flow takes after its
+    // other rows, so taking it first here could deadlock with a confirmation on PostgreSQL.
+    for (consent, records) in &erased {
+        record_erased(
+            conn,
+            consent,
+            address_key,
+            Reason::SubjectRequest,
+            *records,
+            now,
+        )?;
+    }
+    Ok(erased.len())
 }
 
-/// Erases one consent's personal data and records it; ends it first if it is still active.
-fn erase_consent(
+/// Erases one consent's personal data and ends it if it is still active. `None` when its
+/// data was erased already (by an earlier request, or another instance just now); otherwise
+/// how many personal-data records were erased.
+fn erase_rows(
     conn: &mut DbConn,
     consent: &ConsentRow,
-    sub: &SubscriptionRow,
-    reason: Reason,
     now: NaiveDateTime,
-) -> Result<(), StoreError> {
+) -> Result<Option<usize>, StoreError> {
+    // Claims the consent: a second eraser waits for this row, then finds it done.
+    if !consents::mark_minimised(conn, &consent.id, now)? {
+        return Ok(None);
+    }
     let ids = [consent.id.clone()];
     let records = ledger::erase_pii_of_consents(conn, &consent.sender_id, &ids, now)?;
     outbox::clear_errors_of_consents(conn, &ids)?;
     if matches!(consent.status.as_str(), "pending" | "confirmed") {
         consents::set_consent_status(conn, &consent.id, "unsubscribed", now)?;
     }
-    consents::mark_minimised(conn, &consent.id, now)?;
+    Ok(Some(records))
+}
+
+/// The `erased` event of one consent.
+fn record_erased(
+    conn: &mut DbConn,
+    consent: &ConsentRow,
+    address_key: &str,
+    reason: Reason,
+    records: usize,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
     let event = NewEvent {
         consent_id: Some(&consent.id),
-        subject_key: Some(&sub.address_key),
+        subject_key: Some(address_key),
         ..NewEvent::new(
             "erased",
             json!({
@@ -128,10 +154,20 @@ fn minimise_one(
     if held || !due {
         return Ok(0);
     }
-    erase_consent(conn, &consent, &sub, Reason::Retention, now)?;
+    let Some(records) = erase_rows(conn, &consent, now)? else {
+        return Ok(0);
+    };
     // The address is still needed while a newer consent of the subscription is current.
     if sub.current_consent_id == consent.id {
         subscriptions::erase_address(conn, &sub.id, now)?;
     }
+    record_erased(
+        conn,
+        &consent,
+        &sub.address_key,
+        Reason::Retention,
+        records,
+        now,
+    )?;
     Ok(1)
 }

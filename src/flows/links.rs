@@ -59,7 +59,7 @@ fn pii(sub: &SubscriptionRow, observed: &Observed) -> Pii {
         email: sub.email.clone(),
         ip: observed.ip.clone(),
         user_agent: observed.user_agent.clone(),
-        note: None,
+        ..Pii::default()
     }
 }
 

@@ -13,7 +13,7 @@ use crate::db::subscriptions::{self, SubscriptionRow};
 use crate::db::{DbConn, StoreError};
 use crate::domain::canonical::canonical_json;
 use crate::domain::email::EmailAddress;
-use crate::domain::ledger::Pii;
+use crate::domain::ledger::{new_salt, Pii};
 use crate::domain::token::new_nonce;
 
 /// What the sender claims about how the address was collected.
@@ -28,14 +28,17 @@ pub struct ClaimedEvidence {
 }
 
 impl ClaimedEvidence {
-    /// Digest of the claimed evidence, returned by every compliance check.
-    pub fn sha256(&self) -> String {
+    /// Digest of the claimed evidence, returned by every compliance check. Salted with the
+    /// salt of the signup's personal data, which is erased with it: afterwards the digest
+    /// can no longer be matched against a guessed IP address and user agent.
+    pub fn sha256(&self, salt: &str) -> String {
         use sha2::{Digest, Sha256};
         let record = json!({
             "ip": self.ip, "user_agent": self.user_agent, "source_url": self.source_url,
             "collected_at": self.collected_at.map(crate::clock::rfc3339),
             "collection_method": self.collection_method,
             "consent_text_sha256": self.consent_text_sha256,
+            "salt": salt,
         });
         hex::encode(Sha256::digest(canonical_json(&record)))
     }
@@ -79,6 +82,7 @@ pub fn signup(
         Some(sub) => consents::find_consent_by_id(conn, &sub.current_consent_id)?,
         None => None,
     };
+    let salt = new_salt();
     let (consent, repeat) = match current {
         Some(c) if c.status == "confirmed" => {
             return Ok((
@@ -91,12 +95,12 @@ pub fn signup(
             // Past its time but not yet swept: expire it now, then start afresh.
             super::pending::expire(conn, &c, now)?;
             (
-                new_consent(conn, request, existing.as_ref(), rules, now)?,
+                new_consent(conn, request, existing.as_ref(), &salt, rules, now)?,
                 false,
             )
         }
         _ => (
-            new_consent(conn, request, existing.as_ref(), rules, now)?,
+            new_consent(conn, request, existing.as_ref(), &salt, rules, now)?,
             false,
         ),
     };
@@ -125,6 +129,7 @@ pub fn signup(
             ip: request.evidence.ip.clone(),
             user_agent: request.evidence.user_agent.clone(),
             note: None,
+            salt: Some(salt),
         }),
         ..NewEvent::new(
             "requested",
@@ -173,11 +178,12 @@ fn new_consent(
     conn: &mut DbConn,
     request: &Signup<'_>,
     existing: Option<&SubscriptionRow>,
+    salt: &str,
     rules: &FlowSettings,
     now: NaiveDateTime,
 ) -> Result<ConsentRow, StoreError> {
     let consent_id = uuid::Uuid::now_v7().to_string();
-    let evidence_sha256 = request.evidence.sha256();
+    let evidence_sha256 = request.evidence.sha256(salt);
     let subscription_id = match existing {
         Some(sub) => sub.id.clone(),
         None => {

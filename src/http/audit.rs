@@ -36,7 +36,8 @@ pub struct EventsQuery {
 #[utoipa::path(get, path = "/v1/audit/events", tag = "audit", params(EventsQuery),
     responses((status = 200, content_type = "application/x-ndjson",
         description = "one event per line (`seq`, `id`, `sender_id`, `at`, `kind`, `consent_id`, `list`, `subject_key`, `data`, `pii` or null, `pii_sha256`, `prev_hash`, `hash`), then `{\"checkpoint\": {...}}`; CSV with `format=csv`. Headers `Consentry-Export-Event` and `Consentry-Export-Range`."),
-        (status = 400, body = Problem), (status = 403, body = Problem)),
+        (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 429, description = "as many exports and verifications as this instance runs at once are running", body = Problem)),
     security(("bearer" = [])))]
 pub async fn export_events(
     caller: AuditorKey,
@@ -55,6 +56,7 @@ pub async fn export_events(
         Some(raw) => Format::parse(raw)
             .ok_or_else(|| ApiError::InvalidRequest("`format` must be ndjson or csv".into()))?,
     };
+    let permit = scan_permit(&state)?;
     let request = ExportRequest {
         after_seq,
         limit: query.limit,
@@ -75,6 +77,7 @@ pub async fn export_events(
     let (db, sender_id) = (state.db.clone(), caller.sender_id.clone());
     let state = state.into_inner();
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let written = db
             .scan_connection()
             .map_err(Into::into)
@@ -111,6 +114,15 @@ pub async fn export_events(
         .streaming(super::channel_body(rx)))
 }
 
+/// A turn to scan a whole chain; when every turn is taken, 429 with `Retry-After`.
+fn scan_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state
+        .scans
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::RateLimited { retry_after: 5 })
+}
+
 /// Hands what the exporter writes to the response body, a chunk at a time; fails (and so
 /// stops the export) once the client has gone.
 struct ChannelWriter {
@@ -134,12 +146,13 @@ impl Write for ChannelWriter {
 /// personal data against its digests, the head row and every stored signed checkpoint.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     responses((status = 200, body = Report, description = "`ok: false` names `first_bad_seq` and the reason"),
-              (status = 403, body = Problem)),
+              (status = 403, body = Problem), (status = 429, body = Problem)),
     security(("bearer" = [])))]
 pub async fn verify(
     caller: AuditorKey,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let _permit = scan_permit(&state)?;
     let keys = state.secrets.signing_keys.verifying_keys();
     let sender_id = caller.sender_id.clone();
     let report = state

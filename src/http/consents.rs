@@ -3,7 +3,6 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::auth::{ReaderKey, SenderKey};
@@ -79,7 +78,8 @@ pub async fn create_consent(
 ) -> Result<HttpResponse, ApiError> {
     check_quota(&state, &caller.sender_id)?;
     let key = idempotency_key(&req)?;
-    let request_sha256 = hex::encode(Sha256::digest(canonical_json(&body)));
+    // Keyed: the body holds the address, and a plain digest of it could be matched.
+    let request_sha256 = state.secrets.hasher.request_key(&canonical_json(&body));
     let body: SignupBody = serde_json::from_value(body.into_inner())
         .map_err(|e| ApiError::InvalidJson(e.to_string()))?;
     let list = load_list(&state, &caller.sender_id, &body.list).await?;

@@ -28,7 +28,7 @@ pub struct EvidenceBody {
     /// End-user IP the sender saw.
     ip: Option<String>,
     user_agent: Option<String>,
-    /// The page with the signup form.
+    /// The page with the signup form; stored without query or fragment.
     source_url: Option<String>,
     /// RFC 3339.
     collected_at: Option<String>,
@@ -36,6 +36,19 @@ pub struct EvidenceBody {
     collection_method: Option<String>,
     /// A version of the list's consent text; default: the current one.
     consent_text_sha256: Option<String>,
+}
+
+/// The form's address without query or fragment: those often carry the visitor's address
+/// or tracking ids, and the URL enters the ledger, which outlives any erasure.
+fn without_query(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => url.to_owned(),
+    }
 }
 
 fn bad(detail: &str) -> ApiError {
@@ -64,7 +77,7 @@ pub fn parse_evidence(
         .transpose()?;
     let source_url = body
         .source_url
-        .map(|u| crate::domain::list::parse_policy_url(&u))
+        .map(|u| crate::domain::list::parse_policy_url(&u).map(|u| without_query(&u)))
         .transpose()
         .map_err(|_| bad("`evidence.source_url` must be an absolute http(s) URL"))?;
     let collected_at = body

@@ -305,6 +305,9 @@ async fn act(
             Ok((outcome, load_context(conn, &id)?))
         })
         .await?;
+    if outcome == LinkOutcome::Done {
+        state.webhook_wake.notify_one();
+    }
     let page = match outcome {
         LinkOutcome::Done | LinkOutcome::Already => kind.done,
         LinkOutcome::Expired => "expired",

@@ -217,6 +217,7 @@ pub async fn erase(
             })
         })
         .await?;
+    state.webhook_wake.notify_one();
     tracing::info!(erased, sender = %caller.sender_id, "erased a subject's personal data");
     Ok(HttpResponse::Ok().json(ErasureAnswer { erased }))
 }

@@ -97,6 +97,7 @@ pub async fn record_unsubscribe(
                 .collect())
         })
         .await?;
+    state.webhook_wake.notify_one();
     Ok(HttpResponse::Ok().json(UnsubscribeAnswer {
         unsubscribed: slugs,
     }))

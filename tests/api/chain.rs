@@ -148,7 +148,7 @@ async fn a_checkpoint_signs_the_current_head_once() {
     assert_eq!(first["seq"], 7);
     assert_eq!(first, again, "one checkpoint per head");
     let report = app.verify().await;
-    assert_eq!(report["checkpoints_verified"], 1);
+    assert_eq!(report["checkpoints_verified"], 1, "{report}");
 }
 
 #[tokio::test]

@@ -230,6 +230,35 @@ async fn edited_inserted_reordered_and_removed_events_are_caught_offline() {
     checkpoint["checkpoint"]["signature"] = json!(URL_SAFE_NO_PAD.encode([7u8; 64]));
     *forged.last_mut().unwrap() = checkpoint.to_string();
     first_bad(forged);
+
+    // Cut short and closed with a genuine head checkpoint signed earlier: refused, since
+    // only the checkpoint of an export vouches for where the export starts and ends.
+    let head: Value = app
+        .get("/v1/audit/checkpoint", &app.auditor_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let head_seq = head["seq"].as_i64().unwrap();
+    let mut recut: Vec<String> = lines
+        .iter()
+        .filter(|l| {
+            json_of(l)["seq"]
+                .as_i64()
+                .is_some_and(|seq| seq <= head_seq)
+        })
+        .cloned()
+        .collect();
+    assert_eq!(recut.len() as i64, head_seq);
+    recut.push(json!({ "checkpoint": head }).to_string());
+    assert_eq!(first_bad(recut), head_seq);
+
+    // A field the chain does not cover, added to an event, is not passed over.
+    let mut added = lines.clone();
+    added[sent] = added[sent].replacen('{', r#"{"status":"confirmed","#, 1);
+    assert_eq!(first_bad(added), seq_at(sent));
 }
 
 #[tokio::test]

@@ -305,3 +305,20 @@ async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_form_url_is_kept_without_the_query_that_could_name_the_visitor() {
+    let app = spawn_app().await;
+    app.given_list("newsletter").await;
+    let body = json!({"list": "newsletter", "email": "taro@example.jp", "evidence": {
+        "source_url": "https://shop.example.jp/signup?email=taro%40example.jp&utm=x#form"}});
+
+    let answer: Value = app.signup_as(&app.sender_key, &body).await.json().await.unwrap();
+
+    let consent = app.consent(answer["id"].as_str().unwrap()).await;
+    assert_eq!(consent["source_url"], "https://shop.example.jp/signup");
+    assert_eq!(
+        consent["events"][0]["data"]["source_url"],
+        "https://shop.example.jp/signup"
+    );
+}

@@ -3,10 +3,10 @@
 
 use std::io::Read;
 
-use super::{check_fields, Checked, Fields, Linker, Scratch};
+use super::{check_record, Checked, Linker, Scratch};
 use crate::audit::checkpoint::VerifyingKeys;
 use crate::audit::export::CSV_HEADER;
-use crate::audit::verify::{Chain, Failure, Report};
+use crate::audit::verify::{Chain, EventRecord, Failure, Report};
 use crate::domain::ledger::PiiRecord;
 
 pub(super) fn verify(input: impl Read, keys: Option<&VerifyingKeys>) -> std::io::Result<Report> {
@@ -62,8 +62,8 @@ fn check_csv_row(row: &::csv::StringRecord, scratch: &mut Scratch) -> Checked {
         Some(Ok(pii)) => Some(pii),
         Some(Err(_)) => return Checked::Unreadable("pii is not a personal-data record".into()),
     };
-    check_fields(
-        Fields {
+    check_record(
+        &EventRecord {
             seq,
             id: cell(1),
             sender_id: cell(2),

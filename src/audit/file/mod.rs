@@ -9,10 +9,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use super::checkpoint::{Checkpoint, VerifyingKeys};
-use super::json::Json;
-use super::verify::{check_event, check_pii, Chain, EventRecord, Failure, PiiState, Report};
-use crate::domain::canonical::Canonical;
-use crate::domain::ledger::{ChainedFields, PiiRef};
+use super::verify::{check_event, Chain, EventRecord, Failure, PiiState, Report};
 
 /// Verifies an export read from `input` (NDJSON or CSV, told apart by the first byte).
 pub fn verify_export(
@@ -83,73 +80,16 @@ impl Scratch {
     }
 }
 
-/// Fields of an event in an export, owned or borrowed, whatever the format.
-struct Fields<'a> {
-    seq: i64,
-    id: &'a str,
-    sender_id: &'a str,
-    at: &'a str,
-    kind: &'a str,
-    consent_id: Option<&'a str>,
-    list: Option<&'a str>,
-    subject_key: Option<&'a str>,
-    /// `data` as written in the file.
-    data: &'a str,
-    pii: Option<PiiRef<'a>>,
-    pii_sha256: Option<&'a str>,
-    prev_hash: &'a str,
-    hash: &'a str,
-}
-
-/// `data` exactly as it is written in the file.
-struct AsWritten<'a>(&'a str);
-
-impl Canonical for AsWritten<'_> {
-    fn write_canonical(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.0.as_bytes());
-    }
-}
-
-fn check_fields(f: Fields<'_>, scratch: &mut Scratch) -> Checked {
-    let (Some(prev_hash), Some(hash)) = (Hex64::parse(f.prev_hash), Hex64::parse(f.hash)) else {
+/// Checks one event of the file on its own (hash, personal data) for the in-order linking.
+fn check_record(record: &EventRecord<'_>, scratch: &mut Scratch) -> Checked {
+    let (Some(prev_hash), Some(hash)) = (Hex64::parse(record.prev_hash), Hex64::parse(record.hash))
+    else {
         return Checked::Unreadable("prev_hash or hash is not 64 lower-case hex digits".into());
     };
-    let buf = &mut scratch.buf;
-    let as_written = AsWritten(f.data);
-    let mut record = EventRecord {
-        fields: ChainedFields {
-            sender_id: f.sender_id,
-            seq: f.seq,
-            id: f.id,
-            at: f.at,
-            kind: f.kind,
-            consent_id: f.consent_id,
-            list: f.list,
-            subject_key: f.subject_key,
-            data: &as_written,
-            pii_sha256: f.pii_sha256,
-        },
-        pii: f.pii,
-        prev_hash: f.prev_hash,
-        hash: f.hash,
-    };
-    // Exports write `data` canonically already, so its text usually hashes as it is; a hash
-    // that matches means these are the bytes that were hashed. Otherwise (reformatted, or
-    // altered) the data is parsed and written canonically before the verdict.
-    let outcome = if record.fields.hash_matches(f.prev_hash, f.hash, buf) {
-        check_pii(&record)
-    } else {
-        match serde_json::from_str::<Json<'_>>(f.data) {
-            Ok(parsed) => {
-                record.fields.data = &parsed;
-                check_event(&record, buf)
-            }
-            Err(_) => return Checked::Unreadable("data is not JSON".into()),
-        }
-    };
+    let outcome = check_event(record, &mut scratch.buf);
     Checked::Event {
-        seq: f.seq,
-        sender_id: scratch.sender(f.sender_id),
+        seq: record.seq,
+        sender_id: scratch.sender(record.sender_id),
         prev_hash,
         hash,
         outcome,

@@ -7,16 +7,17 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{check_fields, Checked, Fields, Linker, Scratch};
+use super::{check_record, Checked, Linker, Scratch};
 use crate::audit::checkpoint::{Checkpoint, VerifyingKeys};
 use crate::audit::json::Str;
-use crate::audit::verify::{Chain, Failure, Report};
+use crate::audit::verify::{Chain, EventRecord, Failure, Report};
 use crate::domain::ledger::PiiRef;
 
 const BLOCK: usize = 1 << 20;
 
 /// An NDJSON line: an event, or the closing `{"checkpoint": {...}}`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Line<'a> {
     checkpoint: Option<Checkpoint>,
     seq: Option<i64>,
@@ -48,6 +49,7 @@ struct Line<'a> {
 
 /// The personal data of an NDJSON line, borrowed.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PiiLine<'a> {
     #[serde(borrow)]
     email: Option<Str<'a>>,
@@ -58,7 +60,7 @@ struct PiiLine<'a> {
     #[serde(borrow)]
     note: Option<Str<'a>>,
     #[serde(borrow)]
-    salt: Str<'a>,
+    salt: Option<Str<'a>>,
 }
 
 impl PiiLine<'_> {
@@ -68,7 +70,7 @@ impl PiiLine<'_> {
             ip: self.ip.as_deref(),
             user_agent: self.user_agent.as_deref(),
             note: self.note.as_deref(),
-            salt: &self.salt,
+            salt: self.salt.as_deref(),
         }
     }
 }
@@ -94,8 +96,8 @@ fn check_line(text: &str, scratch: &mut Scratch) -> Checked {
     let (Some(prev_hash), Some(hash)) = (line.prev_hash.as_deref(), line.hash.as_deref()) else {
         return Checked::Unreadable("prev_hash or hash is missing".into());
     };
-    check_fields(
-        Fields {
+    check_record(
+        &EventRecord {
             seq,
             id,
             sender_id,
