@@ -54,8 +54,20 @@ pub async fn run<F, Fut>(
     }
 }
 
+/// When a job that failed its `attempts`-th attempt is tried again: `None` once it has
+/// failed for good (a permanent error, or no attempts left).
+pub fn next_attempt(
+    now: chrono::NaiveDateTime,
+    attempts: i64,
+    permanent: bool,
+    max_attempts: i64,
+    (base, max): (Duration, Duration),
+) -> Option<chrono::NaiveDateTime> {
+    (!permanent && attempts < max_attempts).then(|| now + backoff(base, max, attempts))
+}
+
 /// `base * 2^(attempts-1)`, capped at `max`.
-pub fn backoff(base: Duration, max: Duration, attempts: i64) -> chrono::Duration {
+fn backoff(base: Duration, max: Duration, attempts: i64) -> chrono::Duration {
     let exponent = u32::try_from(attempts.saturating_sub(1))
         .unwrap_or(0)
         .min(30);
@@ -66,6 +78,18 @@ pub fn backoff(base: Duration, max: Duration, attempts: i64) -> chrono::Duration
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_is_retried_until_its_attempts_run_out_or_an_error_is_permanent() {
+        let now = crate::clock::now();
+        let delays = (Duration::from_secs(5), Duration::from_secs(60));
+        assert_eq!(
+            next_attempt(now, 1, false, 3, delays),
+            Some(now + chrono::Duration::seconds(5))
+        );
+        assert_eq!(next_attempt(now, 3, false, 3, delays), None);
+        assert_eq!(next_attempt(now, 1, true, 3, delays), None);
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

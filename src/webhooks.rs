@@ -15,6 +15,7 @@ use crate::db::outbox::{self, OutboxRow};
 use crate::db::webhooks::{find_webhook, WebhookRow};
 use crate::db::{write_transaction, Db, DbConn, StoreError};
 use crate::domain::webhook::{is_public, signature, WebhookUrl};
+use crate::jobs::next_attempt;
 
 pub struct WebhookWorker {
     pub db: Db,
@@ -112,7 +113,7 @@ impl WebhookWorker {
 
     async fn settle(&self, job: OutboxRow, outcome: Result<(), Undelivered>) {
         let max_attempts = self.settings.webhooks.max_attempts;
-        let (base, max) = (self.settings.mail.retry_base, self.settings.mail.retry_max);
+        let delays = (self.settings.mail.retry_base, self.settings.mail.retry_max);
         let job_id = job.id.clone();
         let result = self
             .db
@@ -122,8 +123,8 @@ impl WebhookWorker {
                     Ok(()) => outbox::mark_sent(conn, &job.id, now),
                     Err(failed) => {
                         let attempts = job.attempts + 1;
-                        let retry_at = (!failed.permanent && attempts < max_attempts)
-                            .then(|| now + crate::jobs::backoff(base, max, attempts));
+                        let retry_at =
+                            next_attempt(now, attempts, failed.permanent, max_attempts, delays);
                         if retry_at.is_none() {
                             tracing::warn!(job = %job.id, error = %failed.error, attempts, "webhook delivery failed for good");
                         }

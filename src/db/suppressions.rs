@@ -37,12 +37,7 @@ pub fn is_suppressed(
     sender_id: &str,
     address_key: &str,
 ) -> Result<bool, StoreError> {
-    Ok(suppressions::table
-        .filter(suppressions::scope.eq_any([sender_id, GLOBAL]))
-        .filter(suppressions::address_key.eq(address_key))
-        .count()
-        .get_result::<i64>(conn)?
-        > 0)
+    binding(conn, sender_id, address_key, true)
 }
 
 /// Whether confirmation mail to this address is suppressed for this sender. An erasure's
@@ -52,13 +47,24 @@ pub fn blocks_confirmation_mail(
     sender_id: &str,
     address_key: &str,
 ) -> Result<bool, StoreError> {
-    Ok(suppressions::table
+    binding(conn, sender_id, address_key, false)
+}
+
+/// Whether a suppression of this sender's or the global scope holds the address.
+fn binding(
+    conn: &mut DbConn,
+    sender_id: &str,
+    address_key: &str,
+    erasures_count: bool,
+) -> Result<bool, StoreError> {
+    let mut query = suppressions::table
         .filter(suppressions::scope.eq_any([sender_id, GLOBAL]))
         .filter(suppressions::address_key.eq(address_key))
-        .filter(suppressions::reason.ne(ERASED))
-        .count()
-        .get_result::<i64>(conn)?
-        > 0)
+        .into_boxed();
+    if !erasures_count {
+        query = query.filter(suppressions::reason.ne(ERASED));
+    }
+    Ok(query.count().get_result::<i64>(conn)? > 0)
 }
 
 /// Of `address_keys`, those suppressed for this sender (sender scope or global).

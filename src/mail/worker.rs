@@ -24,6 +24,7 @@ use crate::db::senders::{find_sender, Sender};
 use crate::db::subscriptions;
 use crate::db::{write_transaction, Db, DbConn, StoreError};
 use crate::domain::token::{sign, Action, LinkClaims};
+use crate::jobs::next_attempt;
 use crate::secrets::Secrets;
 
 pub struct MailWorker {
@@ -160,25 +161,23 @@ impl MailWorker {
                     }
                     Err((error, permanent)) => {
                         let attempts = job.attempts + 1;
-                        if permanent || attempts >= mail.max_attempts {
-                            outbox::mark_attempt_failed(conn, &job.id, &error, None)?;
-                            if job.consent_id.is_some() && !error.starts_with("obsolete") {
-                                record(
-                                    conn,
-                                    &job,
-                                    "confirmation_failed",
-                                    json!({
-                                        "attempts": attempts, "permanent": permanent,
-                                    }),
-                                    now,
-                                )?;
-                            }
-                            Ok(())
-                        } else {
-                            let retry_at = now
-                                + crate::jobs::backoff(mail.retry_base, mail.retry_max, attempts);
-                            outbox::mark_attempt_failed(conn, &job.id, &error, Some(retry_at))
+                        let delays = (mail.retry_base, mail.retry_max);
+                        let retry_at =
+                            next_attempt(now, attempts, permanent, mail.max_attempts, delays);
+                        outbox::mark_attempt_failed(conn, &job.id, &error, retry_at)?;
+                        let gave_up = retry_at.is_none();
+                        if gave_up && job.consent_id.is_some() && !error.starts_with("obsolete") {
+                            record(
+                                conn,
+                                &job,
+                                "confirmation_failed",
+                                json!({
+                                    "attempts": attempts, "permanent": permanent,
+                                }),
+                                now,
+                            )?;
                         }
+                        Ok(())
                     }
                 })
             })

@@ -128,22 +128,8 @@ async fn only_auditors_read_the_audit_trail_and_bad_queries_are_problems() {
 async fn a_checkpoint_signs_the_current_head_once() {
     let app = app_with_history().await;
 
-    let first: Value = app
-        .get("/v1/audit/checkpoint", &app.auditor_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let again: Value = app
-        .get("/v1/audit/checkpoint", &app.auditor_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first: Value = app.get_json("/v1/audit/checkpoint", &app.auditor_key).await;
+    let again: Value = app.get_json("/v1/audit/checkpoint", &app.auditor_key).await;
 
     assert_eq!(first["seq"], 7);
     assert_eq!(first, again, "one checkpoint per head");

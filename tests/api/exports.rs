@@ -233,14 +233,7 @@ async fn edited_inserted_reordered_and_removed_events_are_caught_offline() {
 
     // Cut short and closed with a genuine head checkpoint signed earlier: refused, since
     // only the checkpoint of an export vouches for where the export starts and ends.
-    let head: Value = app
-        .get("/v1/audit/checkpoint", &app.auditor_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let head: Value = app.get_json("/v1/audit/checkpoint", &app.auditor_key).await;
     let head_seq = head["seq"].as_i64().unwrap();
     let mut recut: Vec<String> = lines
         .iter()

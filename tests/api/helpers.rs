@@ -216,6 +216,12 @@ impl TestApp {
             .bearer_auth(key)
     }
 
+    pub fn delete(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client
+            .delete(format!("{}{path}", self.url))
+            .bearer_auth(key)
+    }
+
     pub async fn create_list(&self, key: &str, body: &Value) -> reqwest::Response {
         self.post("/v1/lists", key).json(body).send().await.unwrap()
     }
@@ -302,13 +308,8 @@ impl TestApp {
     }
 
     pub async fn consent(&self, id: &str) -> Value {
-        self.get(&format!("/v1/consents/{id}"), &self.sender_key)
-            .send()
+        self.get_json(&format!("/v1/consents/{id}"), &self.sender_key)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
     /// A link from a mail or an answer, pointed at this server instead of the base URL.
@@ -508,6 +509,17 @@ impl TestApp {
             .unwrap();
         let (status, headers) = (response.status().as_u16(), response.headers().clone());
         (status, headers, response.text().await.unwrap())
+    }
+
+    /// A GET with `key` whose answer is read as JSON, whatever its status.
+    pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        self.get(path, key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// `GET /v1/audit/verify` with the auditor key.

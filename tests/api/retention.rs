@@ -109,14 +109,7 @@ async fn a_three_year_retention_keeps_what_one_month_would_not() {
     age_ended_consents(&app, 400).await;
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
 
-    let consent: Value = app
-        .get(&format!("/v1/consents/{id}"), &key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let consent: Value = app.get_json(&format!("/v1/consents/{id}"), &key).await;
     assert_eq!(consent["email"], "taro@example.jp");
     assert_eq!(consent["minimised_at"], Value::Null);
 }

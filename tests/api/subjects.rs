@@ -18,9 +18,7 @@ async fn subject(app: &TestApp, key: &str, email: &str) -> Value {
 
 async fn erase(app: &TestApp, email: &str) -> Value {
     let response = app
-        .client
-        .delete(format!("{}/v1/subjects", app.url))
-        .bearer_auth(&app.sender_key)
+        .delete("/v1/subjects", &app.sender_key)
         .query(&[("email", email)])
         .send()
         .await
@@ -161,25 +159,19 @@ async fn erasure_removes_the_address_everywhere_and_the_chain_still_verifies() {
 async fn erasure_is_for_sender_keys_and_valid_addresses_only() {
     let app = spawn_app().await;
     let auditor = app
-        .client
-        .delete(format!("{}/v1/subjects?email=a@example.jp", app.url))
-        .bearer_auth(&app.auditor_key)
+        .delete("/v1/subjects?email=a@example.jp", &app.auditor_key)
         .send()
         .await
         .unwrap();
     assert_eq!(auditor.status(), 403);
     let invalid = app
-        .client
-        .delete(format!("{}/v1/subjects?email=not-an-address", app.url))
-        .bearer_auth(&app.sender_key)
+        .delete("/v1/subjects?email=not-an-address", &app.sender_key)
         .send()
         .await
         .unwrap();
     assert_eq!(invalid.status(), 400);
     assert_eq!(problem_code(invalid).await, "invalid_email");
 }
-
-/// Moves the end of every ended consent `days` into the past, as if time had passed.
 
 #[tokio::test]
 async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
@@ -313,7 +305,12 @@ async fn a_form_url_is_kept_without_the_query_that_could_name_the_visitor() {
     let body = json!({"list": "newsletter", "email": "taro@example.jp", "evidence": {
         "source_url": "https://shop.example.jp/signup?email=taro%40example.jp&utm=x#form"}});
 
-    let answer: Value = app.signup_as(&app.sender_key, &body).await.json().await.unwrap();
+    let answer: Value = app
+        .signup_as(&app.sender_key, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
 
     let consent = app.consent(answer["id"].as_str().unwrap()).await;
     assert_eq!(consent["source_url"], "https://shop.example.jp/signup");

@@ -94,14 +94,7 @@ async fn a_delivery_survives_a_receiver_outage() {
     let (_, refuse) = TestApp::links_of(&mail);
     assert_eq!(app.press(&refuse).await.status(), 200);
     let failing = crate::helpers::eventually(|| async {
-        let shown: Value = app
-            .get("/v1/webhook", &app.sender_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let shown: Value = app.get_json("/v1/webhook", &app.sender_key).await;
         shown["deliveries"]["last_error"].is_string() && shown["deliveries"]["queued"] == 1
     })
     .await;
@@ -115,14 +108,7 @@ async fn a_delivery_survives_a_receiver_outage() {
         .unwrap()
         .verify(&deliveries[0].body, &deliveries[0].header_map())
         .unwrap();
-    let shown: Value = app
-        .get("/v1/webhook", &app.sender_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = app.get_json("/v1/webhook", &app.sender_key).await;
     assert_eq!(shown["deliveries"]["queued"], 0);
     assert_eq!(shown["url"], receiver.url());
     assert!(shown.get("secret").is_none(), "GET never shows the secret");
@@ -146,9 +132,7 @@ async fn updating_keeps_the_secret_unless_asked_and_delete_stops_deliveries() {
     assert_ne!(rotated["secret"], json!(first));
 
     let deleted = app
-        .client
-        .delete(format!("{}/v1/webhook", app.url))
-        .bearer_auth(&app.sender_key)
+        .delete("/v1/webhook", &app.sender_key)
         .send()
         .await
         .unwrap();
