@@ -332,28 +332,13 @@ mod tests {
         let mut prev = GENESIS_HASH.to_owned();
         (1..=n)
             .map(|seq| {
-                let fields = fields(seq, &data);
-                let hash = chain_hash(&prev, &fields.canonical());
+                let canonical = record(seq, "", "", "").chained(&data).canonical();
+                let hash = chain_hash(&prev, &canonical);
                 let out = (seq, prev.clone(), hash.clone());
                 prev = hash;
                 out
             })
             .collect()
-    }
-
-    fn fields(seq: i64, data: &Value) -> ChainedFields<'_> {
-        ChainedFields {
-            sender_id: "s",
-            seq,
-            id: "e",
-            at: "2026-11-28T00:00:00Z",
-            kind: "checked",
-            consent_id: None,
-            list: None,
-            subject_key: None,
-            data,
-            pii_sha256: None,
-        }
     }
 
     fn record<'a>(seq: i64, data: &'a str, prev: &'a str, hash: &'a str) -> EventRecord<'a> {
@@ -388,12 +373,8 @@ mod tests {
     fn data_is_judged_by_its_canonical_form_and_repeated_members_fail() {
         let (seq, prev, hash) = {
             let data = json!({"a": 1, "b": "x"});
-            let fields = fields(1, &data);
-            (
-                1,
-                GENESIS_HASH,
-                chain_hash(GENESIS_HASH, &fields.canonical()),
-            )
+            let canonical = record(1, "", "", "").chained(&data).canonical();
+            (1, GENESIS_HASH, chain_hash(GENESIS_HASH, &canonical))
         };
         let mut buf = Vec::new();
         for fine in [r#"{"a":1,"b":"x"}"#, r#"{ "b": "x", "a": 1 }"#] {

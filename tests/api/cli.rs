@@ -3,21 +3,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
-
 use crate::helpers::{
-    consentry_cli as consentry, eventually, list_body, test_database, test_settings,
+    consentry_cli as consentry, eventually, json_output, list_body, test_database, test_settings,
 };
-
-fn json_output(command: &mut Command) -> Value {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 #[tokio::test]
 async fn keys_made_by_the_cli_work_until_the_cli_revokes_them() {

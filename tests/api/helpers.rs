@@ -572,6 +572,17 @@ impl TestApp {
     }
 }
 
+/// Runs a command that must succeed and print one JSON value; that value.
+pub fn json_output(command: &mut std::process::Command) -> Value {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// The `consentry` binary with a clean environment on `database_url`.
 pub fn consentry_cli(database_url: &str) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"));

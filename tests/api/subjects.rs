@@ -179,16 +179,7 @@ async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
     let dir = tempfile::tempdir().unwrap();
     let (database_url, _postgres) = crate::helpers::test_database(dir.path());
     let cli = |args: &[&str]| {
-        let output = crate::helpers::consentry_cli(&database_url)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+        crate::helpers::json_output(crate::helpers::consentry_cli(&database_url).args(args))
     };
     let sender = cli(&[
         "sender",
