@@ -3,8 +3,16 @@
 pub mod api_key;
 pub mod canonical;
 pub mod email;
+pub mod event_kind;
+pub mod ids;
+pub mod job_kind;
 pub mod ledger;
 pub mod list;
 pub mod sender;
+pub mod status;
+pub mod text_enum;
 pub mod token;
 pub mod webhook;
+
+#[cfg(test)]
+mod stored_text_tests;
