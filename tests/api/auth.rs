@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{eventually, list_body, problem_code, seed_sender, spawn_app};
+use crate::support::{eventually, list_body, problem_code, seed_sender, spawn_app};
 
 #[tokio::test]
 async fn a_request_without_a_key_is_401_with_a_bearer_challenge() {

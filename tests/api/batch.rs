@@ -3,7 +3,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{eventually, problem_code, spawn_app, spawn_app_with, TestApp};
+use crate::support::{eventually, problem_code, spawn_app, TestApp};
 
 async fn confirmed(app: &TestApp, email: &str, n: usize) {
     app.signup("newsletter", email).await;
@@ -102,11 +102,7 @@ async fn plain_text_lines_work_and_other_media_types_are_415() {
 
 #[tokio::test]
 async fn a_sender_over_its_quota_gets_429_with_retry_after() {
-    let app = spawn_app_with(&[
-        ("sender_rate_per_second", "1".into()),
-        ("sender_burst", "2".into()),
-    ])
-    .await;
+    let app = TestApp::builder().sender_rate(1, 2).spawn().await;
     app.given_list("newsletter").await;
     app.signup("newsletter", "one@example.jp").await;
     app.signup("newsletter", "two@example.jp").await;

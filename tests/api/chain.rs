@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::exports::app_with_history;
-use crate::helpers::{problem_code, spawn_app, start_server, Api};
+use crate::support::{problem_code, spawn_app};
 
 /// A fresh app with history whose database was tampered with by `sql`; the online report.
 async fn tampered_online(sql: impl Fn(&str, bool) -> String) -> Value {
@@ -141,20 +141,13 @@ async fn a_checkpoint_signs_the_current_head_once() {
 async fn two_instances_appending_at_once_keep_one_unforked_chain() {
     let app = spawn_app().await;
     app.given_list("newsletter").await;
-    let dir = tempfile::tempdir().unwrap();
-    let (second_url, _, _) = start_server(
-        &app.database_url,
-        dir.path(),
-        &[("mail_url", app.smtp.url())],
-    )
-    .await;
-    let first = Api::new(&app.url, &app.sender_key);
-    let second = Api::new(&second_url, &app.sender_key);
+    let second = app.peer().await;
 
     let signups = (0..20).map(|i| {
-        let api = if i % 2 == 0 { &first } else { &second };
+        let instance = if i % 2 == 0 { &app } else { &second };
         async move {
-            api.signup("newsletter", &format!("user{i}@example.jp"))
+            instance
+                .bare_signup("newsletter", &format!("user{i}@example.jp"))
                 .await
         }
     });

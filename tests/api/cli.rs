@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::helpers::{
+use crate::support::{
     consentry_cli as consentry, eventually, json_output, list_body, test_database, test_settings,
 };
 

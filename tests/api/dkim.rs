@@ -23,7 +23,7 @@ use mail_auth::{
     AuthenticatedMessage, DkimResult, Error, MessageAuthenticator, Parameters, ResolverCache, Txt,
 };
 
-use crate::helpers::spawn_app_with;
+use crate::support::TestApp;
 
 const SELECTOR: &str = "test";
 const DOMAIN: &str = "consent.example.jp";
@@ -109,12 +109,10 @@ fn with_one_body_character_changed(raw: &str) -> String {
 #[tokio::test]
 async fn confirmation_mail_carries_a_dkim_signature_an_independent_verifier_accepts() {
     let key_file = fixture("dkim-test-key.pem");
-    let app = spawn_app_with(&[
-        ("dkim_selector", SELECTOR.into()),
-        ("dkim_domain", DOMAIN.into()),
-        ("dkim_key_file", key_file.display().to_string()),
-    ])
-    .await;
+    let app = TestApp::builder()
+        .dkim(SELECTOR, DOMAIN, &key_file)
+        .spawn()
+        .await;
     app.given_list("newsletter").await;
     app.signup("newsletter", "hanako@example.jp").await;
     let mail = app.mail_to("hanako@example.jp", 1).await;

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{event_kinds, problem_code, spawn_app, TestApp};
+use crate::support::{event_kinds, problem_code, spawn_app, TestApp};
 
 #[tokio::test]
 async fn a_signup_becomes_mailable_only_after_the_owner_confirms_by_post() {

@@ -1,6 +1,6 @@
 //! Bad input answers problem JSON with a stable code, never a 500.
 
-use crate::helpers::{problem_code, spawn_app};
+use crate::support::{problem_code, spawn_app};
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_400_invalid_json() {
@@ -21,7 +21,7 @@ async fn a_body_that_is_not_json_is_400_invalid_json() {
 #[tokio::test]
 async fn unknown_fields_are_400_so_typos_surface() {
     let app = spawn_app().await;
-    let mut body = crate::helpers::list_body("newsletter");
+    let mut body = crate::support::list_body("newsletter");
     body["polcy_url"] = "https://x.example/p".into();
 
     let response = app.create_list(&app.sender_key, &body).await;

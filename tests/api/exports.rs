@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::helpers::{consentry_cli, spawn_app, TestApp};
+use crate::support::{consentry_cli, spawn_app, TestApp};
 
 /// A sender with history: two confirmed signups, one of them unsubscribed by phone.
 pub async fn app_with_history() -> TestApp {

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{event_kinds, spawn_app, spawn_app_with};
+use crate::support::{event_kinds, spawn_app, TestApp};
 
 #[tokio::test]
 async fn a_pending_request_past_its_time_expires_and_a_new_signup_starts_afresh() {
@@ -37,7 +37,7 @@ async fn a_pending_request_past_its_time_expires_and_a_new_signup_starts_afresh(
 
 #[tokio::test]
 async fn signups_claimed_from_one_ip_are_capped_per_hour_but_still_recorded() {
-    let app = spawn_app_with(&[("cap_signups_per_ip_hour", "2".into())]).await;
+    let app = TestApp::builder().cap_signups_per_ip_hour(2).spawn().await;
     app.given_list("newsletter").await;
     let signup = |email: &str| json!({"list": "newsletter", "email": email, "evidence": {"ip": "198.51.100.9"}});
 

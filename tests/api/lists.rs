@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{list_body, problem_code, spawn_app};
+use crate::support::{list_body, problem_code, spawn_app};
 
 #[tokio::test]
 async fn creating_a_list_answers_201_and_it_can_be_read_back() {

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{list_body, spawn_app};
+use crate::support::{list_body, spawn_app};
 
 #[tokio::test]
 async fn health_and_readiness_answer_ok() {

@@ -2,7 +2,7 @@
 
 use consentry::domain::token::{sign, Action, LinkClaims};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::support::{spawn_app, TestApp};
 
 #[tokio::test]
 async fn pages_send_privacy_headers_and_speak_the_subscriptions_language() {

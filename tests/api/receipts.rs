@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{problem_code, spawn_app, TestApp};
+use crate::support::{problem_code, spawn_app, TestApp};
 
 const SCHEMA: &str = include_str!("../fixtures/kantara-consent-receipt-v1.1.schema.json");
 
@@ -104,7 +104,7 @@ async fn a_sender_on_behalf_of_another_names_both_controllers() {
     };
     assert!(!sender_id.is_empty());
     assert_eq!(
-        app.create_list(&key, &crate::helpers::list_body("news"))
+        app.create_list(&key, &crate::support::list_body("news"))
             .await
             .status(),
         201

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{problem_code, spawn_app, TestApp};
+use crate::support::{problem_code, spawn_app, TestApp};
 
 async fn subject(app: &TestApp, key: &str, email: &str) -> Value {
     let response = app
@@ -177,9 +177,9 @@ async fn erasure_is_for_sender_keys_and_valid_addresses_only() {
 async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
     use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
-    let (database_url, _postgres) = crate::helpers::test_database(dir.path());
+    let (database_url, _postgres) = crate::support::test_database(dir.path());
     let cli = |args: &[&str]| {
-        crate::helpers::json_output(crate::helpers::consentry_cli(&database_url).args(args))
+        crate::support::json_output(crate::support::consentry_cli(&database_url).args(args))
     };
     let sender = cli(&[
         "sender",
@@ -201,27 +201,24 @@ async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
     let auditor = cli(&[
         "key", "create", "--sender", sender, "--role", "auditor", "--json",
     ]);
-    let smtp = crate::smtp::SmtpServer::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
+    let smtp = crate::support::smtp::SmtpServer::start().await;
     let log_path = dir.path().join("serve.log");
-    let mut server = crate::helpers::consentry_cli(&database_url)
+    // Port 0: the server keeps the port it binds, and its log says which one it got.
+    let mut server = crate::support::consentry_cli(&database_url)
         .env("CONSENTRY_LOG", "debug")
-        .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
-        .env("CONSENTRY_BASE_URL", &url)
+        .env("CONSENTRY_BIND", "127.0.0.1:0")
+        .env("CONSENTRY_BASE_URL", crate::support::BASE_URL)
         .env("CONSENTRY_MAIL_URL", smtp.url())
         .arg("serve")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
+    let port = crate::support::cli::listening_port(&log_path).await;
+    let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     assert!(
-        crate::helpers::eventually(|| async {
+        crate::support::eventually(|| async {
             client.get(format!("{url}/healthz")).send().await.is_ok()
         })
         .await
@@ -230,7 +227,7 @@ async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
     let created = client
         .post(format!("{url}/v1/lists"))
         .bearer_auth(key)
-        .json(&crate::helpers::list_body("news"))
+        .json(&crate::support::list_body("news"))
         .send()
         .await
         .unwrap();
@@ -250,6 +247,7 @@ async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
         .into_iter()
         .find(|l| l.contains("/c/"))
         .unwrap();
+    let confirm = confirm.replacen(crate::support::BASE_URL, &url, 1);
     assert_eq!(client.post(&confirm).send().await.unwrap().status(), 200);
     let erased = client
         .delete(format!("{url}/v1/subjects?email=taro.secret@example.jp"))

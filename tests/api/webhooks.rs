@@ -2,10 +2,11 @@
 //! signed per Standard Webhooks (checked with the `standardwebhooks` crate, which shares no
 //! code with ours), at least once across a receiver outage.
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{problem_code, spawn_app, spawn_app_with, TestApp};
-use crate::receiver::WebhookReceiver;
+use crate::support::receiver::WebhookReceiver;
+use crate::support::{problem_code, spawn_app, TestApp};
 
 async fn put_webhook(app: &TestApp, body: &Value) -> reqwest::Response {
     app.put("/v1/webhook", &app.sender_key)
@@ -76,9 +77,26 @@ async fn subscribed_events_arrive_signed_per_standard_webhooks() {
     assert!(verifier
         .verify(&forged, &deliveries[0].header_map())
         .is_err());
-    // Only the subscribed kinds: no `requested`, no `confirmation_sent`.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert_eq!(receiver.received().len(), 2);
+    // Only the subscribed kinds: no `requested`, no `confirmation_sent`. A later subscribed
+    // event, once delivered, shows the worker went past every earlier event.
+    app.confirmed_signup("newsletter", "hanako@example.jp", 2)
+        .await;
+    let received = receiver.wait_for(3).await;
+    assert_eq!(received.len(), 3);
+    let types: Vec<Value> = received.iter().map(|d| d.json()["type"].clone()).collect();
+    assert_eq!(
+        types.iter().filter(|t| *t == "consent.confirmed").count(),
+        2,
+        "{types:?}"
+    );
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "consent.unsubscribed")
+            .count(),
+        1,
+        "{types:?}"
+    );
 }
 
 #[tokio::test]
@@ -93,7 +111,7 @@ async fn a_delivery_survives_a_receiver_outage() {
     let mail = app.mail_to("taro@example.jp", 1).await;
     let (_, refuse) = TestApp::links_of(&mail);
     assert_eq!(app.press(&refuse).await.status(), 200);
-    let failing = crate::helpers::eventually(|| async {
+    let failing = crate::support::eventually(|| async {
         let shown: Value = app.get_json("/v1/webhook", &app.sender_key).await;
         shown["deliveries"]["last_error"].is_string() && shown["deliveries"]["queued"] == 1
     })
@@ -117,19 +135,37 @@ async fn a_delivery_survives_a_receiver_outage() {
 #[tokio::test]
 async fn updating_keeps_the_secret_unless_asked_and_delete_stops_deliveries() {
     let app = spawn_app().await;
+    app.given_list("newsletter").await;
     let receiver = WebhookReceiver::start().await;
     let first = subscribe(&app, &receiver, &["confirmed"]).await;
     let same = subscribe(&app, &receiver, &["confirmed", "refused"]).await;
     assert_eq!(first, same);
-    let rotated: Value = put_webhook(
-        &app,
-        &json!({"url": receiver.url(), "events": ["confirmed"], "rotate_secret": true}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_ne!(rotated["secret"], json!(first));
+    let rotated = app
+        .call(
+            Method::PUT,
+            "/v1/webhook",
+            Some(&app.sender_key),
+            Some(&json!({"url": receiver.url(), "events": ["confirmed"], "rotate_secret": true})),
+        )
+        .await
+        .expect(200);
+    let rotated = rotated["secret"]
+        .as_str()
+        .expect("the new secret")
+        .to_owned();
+    assert!(rotated.starts_with("whsec_"));
+    assert_ne!(json!(rotated), json!(first));
+    // The rotated secret is the one deliveries are signed with.
+    app.confirmed_signup("newsletter", "taro@example.jp", 1)
+        .await;
+    let signed = receiver.wait_for(1).await;
+    let verify = |secret: &str| {
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(&signed[0].body, &signed[0].header_map())
+    };
+    assert!(verify(&rotated).is_ok());
+    assert!(verify(&first).is_err());
 
     let deleted = app
         .delete("/v1/webhook", &app.sender_key)
@@ -143,11 +179,44 @@ async fn updating_keeps_the_secret_unless_asked_and_delete_stops_deliveries() {
         .await
         .unwrap();
     assert_eq!(shown.status(), 404);
+
+    // An event after the DELETE is not delivered: once a webhook is set again, the next
+    // event arrives and the one from before it never does.
+    let unheard = app
+        .confirmed_signup("newsletter", "hanako@example.jp", 2)
+        .await;
+    let again = WebhookReceiver::start().await;
+    subscribe(&app, &again, &["confirmed"]).await;
+    let heard = app
+        .confirmed_signup("newsletter", "jiro@example.jp", 3)
+        .await;
+    let heard_it = crate::support::eventually(|| async {
+        again
+            .received()
+            .iter()
+            .any(|d| d.json()["data"]["consent_id"] == heard.as_str())
+    })
+    .await;
+    assert!(
+        heard_it,
+        "the event after setting the webhook again arrives"
+    );
+    let later = again.received();
+    assert_eq!(later.len(), 1);
+    assert_ne!(later[0].json()["data"]["consent_id"], json!(unheard));
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "nothing more to the deleted hook"
+    );
 }
 
 #[tokio::test]
 async fn bad_webhooks_are_refused_with_problems() {
-    let app = spawn_app_with(&[("webhook_allow_private_targets", "false".into())]).await;
+    let app = TestApp::builder()
+        .webhook_allow_private_targets(false)
+        .spawn()
+        .await;
     for body in [
         json!({"url": "http://hooks.example.jp/x", "events": ["confirmed"]}),
         json!({"url": "https://127.0.0.1/x", "events": ["confirmed"]}),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use tokio::net::TcpSocket;
 
 /// One request as received.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct WebhookReceiver {
     port: u16,
     log: Log,
     handle: Option<ServerHandle>,
+    /// While stopped: the port, bound but not listening (connections are refused).
+    held: Option<TcpSocket>,
 }
 
 async fn receive(req: HttpRequest, body: web::Bytes, log: web::Data<Log>) -> HttpResponse {
@@ -55,12 +58,19 @@ async fn receive(req: HttpRequest, body: web::Bytes, log: web::Data<Log>) -> Htt
     HttpResponse::NoContent().finish()
 }
 
-fn serve(port: u16, log: Log) -> (u16, ServerHandle) {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+/// A socket on `port` (0 for a free one) with SO_REUSEPORT, so that a second one can hold
+/// the port while the first still listens: the port is never free for another test.
+fn bound(port: u16) -> TcpSocket {
+    let socket = TcpSocket::new_v4().unwrap();
     socket.set_reuseaddr(true).unwrap();
+    socket.set_reuseport(true).unwrap();
     socket
         .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
         .unwrap();
+    socket
+}
+
+fn serve(socket: TcpSocket, log: Log) -> (u16, ServerHandle) {
     let listener = socket.listen(64).unwrap().into_std().unwrap();
     let port = listener.local_addr().unwrap().port();
     let data = web::Data::new(log);
@@ -82,11 +92,12 @@ fn serve(port: u16, log: Log) -> (u16, ServerHandle) {
 impl WebhookReceiver {
     pub async fn start() -> Self {
         let log = Log::default();
-        let (port, handle) = serve(0, log.clone());
+        let (port, handle) = serve(bound(0), log.clone());
         Self {
             port,
             log,
             handle: Some(handle),
+            held: None,
         }
     }
 
@@ -97,13 +108,15 @@ impl WebhookReceiver {
     /// Stops listening: connections are refused until `restart`.
     pub async fn stop(&mut self) {
         if let Some(handle) = self.handle.take() {
+            self.held = Some(bound(self.port));
             handle.stop(false).await;
         }
     }
 
     /// Listens again on the same port, keeping what was received.
     pub async fn restart(&mut self) {
-        let (_, handle) = serve(self.port, self.log.clone());
+        let socket = self.held.take().unwrap_or_else(|| bound(self.port));
+        let (_, handle) = serve(socket, self.log.clone());
         self.handle = Some(handle);
     }
 

@@ -2,9 +2,6 @@
 //! lettre (plain SMTP, pooled connections, optional AUTH PLAIN/LOGIN that always succeeds) and
 //! keeps every message it receives so tests can read headers, bodies and links.
 
-// Not every test module uses every helper.
-#![allow(dead_code)]
-
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -141,6 +138,10 @@ impl SmtpServer {
         let socket = TcpSocket::new_v4()?;
         socket.set_reuseaddr(true)?;
         socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+        Self::listen(socket)
+    }
+
+    fn listen(socket: TcpSocket) -> io::Result<SmtpServer> {
         let listener = socket.listen(1024)?;
         let port = listener.local_addr()?.port();
         let mails = Arc::new(Mutex::new(Vec::new()));
@@ -207,6 +208,36 @@ impl SmtpServer {
         self.acceptor
             .await
             .expect("the test SMTP server's accept task panicked");
+    }
+}
+
+/// An SMTP server that is down: its port is bound, so no other test can take it, but not
+/// listening, so connections are refused until [`DownSmtpServer::start`].
+pub struct DownSmtpServer {
+    port: u16,
+    socket: TcpSocket,
+}
+
+impl DownSmtpServer {
+    /// Takes a free port and refuses connections on it.
+    pub fn reserve() -> DownSmtpServer {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .unwrap();
+        let port = socket.local_addr().unwrap().port();
+        DownSmtpServer { port, socket }
+    }
+
+    /// `smtp://127.0.0.1:<port>`
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Comes up on the same port, never having let it go.
+    pub fn start(self) -> SmtpServer {
+        SmtpServer::listen(self.socket).unwrap()
     }
 }
 

@@ -1,0 +1,62 @@
+//! Test support, one file per job: the app under test and its builder ([`app`]), the
+//! per-test database ([`database`]), the one request helper and problem checks
+//! ([`requests`]), reads straight from storage ([`store`]), the CLI and seeding ([`cli`]), a
+//! real SMTP server ([`smtp`]) and a webhook receiver ([`receiver`]).
+
+// Not every test module uses every helper.
+#![allow(dead_code, unused_imports)]
+
+pub mod actions;
+pub mod app;
+pub mod cli;
+pub mod database;
+pub mod receiver;
+pub mod requests;
+pub mod smtp;
+pub mod store;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+pub use app::{spawn_app, test_settings, test_settings_with, TestApp, TestAppBuilder, BASE_URL};
+pub use cli::{consentry_cli, json_output, seed_sender, SeededSender};
+pub use database::{test_database, PostgresDb, TestDatabase};
+pub use requests::{problem_code, Answer};
+
+/// A list as `POST /v1/lists` takes it.
+pub fn list_body(slug: &str) -> Value {
+    json!({
+        "slug": slug,
+        "name": "Weekly offers",
+        "consent_text": "I agree to receive weekly offers by email from Example KK.",
+        "policy_url": "https://shop.example.jp/privacy/v3",
+        "locale": "ja"
+    })
+}
+
+/// The kinds of a consent's events (`GET /v1/consents/{id}`), in chain order.
+pub fn event_kinds(consent: &Value) -> Vec<String> {
+    consent["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Polls `probe` until it returns true, for effects that reach every instance on a schedule
+/// (cache refresh); fails after a generous bound rather than asserting on timing.
+pub async fn eventually<F, Fut>(mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if probe().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
