@@ -52,20 +52,20 @@ pub struct Secrets {
 
 /// Loads configured secrets or the generated ones, generating them on first start.
 pub fn load(db: &Db, settings: &Settings) -> anyhow::Result<Secrets> {
-    let pepper = match &settings.pepper {
+    let pepper = match &settings.keys.pepper {
         Some(p) => p.clone(),
         None => stored_or_generated(db, GENERATED_PEPPER, random_secret)?,
     };
     if pepper.expose_secret().len() < 32 {
         anyhow::bail!("CONSENTRY_PEPPER must be at least 32 characters");
     }
-    let token_keys = match &settings.token_keys {
+    let token_keys = match &settings.keys.token_keys {
         Some(k) => k.clone(),
         None => stored_or_generated(db, GENERATED_TOKEN_KEYS, || {
             format!("dev1:{}", random_secret())
         })?,
     };
-    let signing_keys = match &settings.signing_keys {
+    let signing_keys = match &settings.keys.signing_keys {
         Some(k) => k.clone(),
         None => stored_or_generated(db, GENERATED_SIGNING_KEYS, || {
             let mut seed = [0u8; 32];

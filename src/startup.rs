@@ -27,7 +27,8 @@ fn mail_worker(state: &AppState) -> anyhow::Result<MailWorker> {
     use secrecy::ExposeSecret;
     let settings = &state.settings;
     let from = settings
-        .mail_from
+        .mail
+        .from
         .parse()
         .map_err(|e| anyhow::anyhow!("CONSENTRY_MAIL_FROM: {e}"))?;
     let dkim = match &settings.mail.dkim {
@@ -38,7 +39,7 @@ fn mail_worker(state: &AppState) -> anyhow::Result<MailWorker> {
     };
     Ok(MailWorker {
         db: state.db.clone(),
-        transport: Transport::from_url(settings.mail_url.expose_secret())?,
+        transport: Transport::from_url(settings.mail.url.expose_secret())?,
         templates: state.templates.clone(),
         settings: settings.clone(),
         secrets: state.secrets.clone(),
@@ -119,7 +120,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens and migrates the database, loads secrets, binds `settings.bind` and prepares the
+    /// Opens and migrates the database, loads secrets, binds `settings.http.bind` and prepares the
     /// server without running it.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
@@ -165,11 +166,11 @@ impl Application {
             state.webhook_wake.clone(),
         )?;
         let document = web::Data::new(http::openapi::Document::build()?);
-        let listener = TcpListener::bind(&settings.bind)
-            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let listener = TcpListener::bind(&settings.http.bind)
+            .with_context(|| format!("cannot listen on {}", settings.http.bind))?;
         let address = listener.local_addr()?;
         let data = web::Data::new(state.clone());
-        let max_body = settings.max_body_bytes;
+        let max_body = settings.http.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -182,7 +183,7 @@ impl Application {
         .listen(listener)?
         .tcp_nodelay(true)
         .shutdown_timeout(30);
-        if let Some(workers) = settings.workers {
+        if let Some(workers) = settings.http.workers {
             server = server.workers(workers);
         }
         Ok(Self {
@@ -223,7 +224,7 @@ impl Application {
         let watcher = tokio::spawn(cache::watch_epochs(
             self.state.db.clone(),
             self.state.caches.clone(),
-            self.state.settings.cache_refresh,
+            self.state.settings.http.cache_refresh,
         ));
         let tasks = maintenance(&self.state);
         let (stop, stopped) = tokio::sync::watch::channel(false);

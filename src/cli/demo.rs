@@ -31,7 +31,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let credentials = demo_credentials(&db)?;
     drop(db);
     actix_web::rt::System::new().block_on(async move {
-        let base_url = settings.base_url.clone();
+        let base_url = settings.http.base_url.clone();
         let app = Application::build(settings).await?;
         println!("{}", banner(&credentials, &app.local_url(), &base_url));
         app.run_until_stopped().await?;

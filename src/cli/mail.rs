@@ -46,7 +46,7 @@ pub fn run(settings: &Settings, command: MailCommand) -> anyhow::Result<()> {
 }
 
 fn newest_mail(settings: &Settings) -> anyhow::Result<PathBuf> {
-    let url = settings.mail_url.expose_secret();
+    let url = settings.mail.url.expose_secret();
     let dir = url
         .strip_prefix("file://")
         .ok_or_else(|| anyhow::anyhow!("CONSENTRY_MAIL_URL is not file://; name the .eml file"))?;

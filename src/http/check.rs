@@ -61,7 +61,7 @@ pub fn unsubscribe_url(state: &AppState, consent_id: &str) -> String {
     };
     format!(
         "{}/u/{}",
-        state.settings.base_url,
+        state.settings.http.base_url,
         sign(&state.secrets.token_keys, &claims)
     )
 }

@@ -265,6 +265,7 @@ async fn show(
 fn observed(state: &AppState, req: &HttpRequest) -> Observed {
     let forwarded = state
         .settings
+        .http
         .trust_forwarded_for
         .then(|| {
             req.headers()

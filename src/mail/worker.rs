@@ -100,7 +100,7 @@ impl MailWorker {
     }
 
     fn render(&self, c: &MailContext) -> anyhow::Result<Rendered> {
-        let base = &self.settings.base_url;
+        let base = &self.settings.http.base_url;
         let claims = |action| LinkClaims {
             action,
             consent_id: c.consent.id.parse().unwrap_or_default(),

@@ -1,0 +1,89 @@
+//! The one table of setting names: the flat name (the environment's `CONSENTRY_*` suffix and
+//! the TOML file's top-level key), where it lives in the sectioned settings, and its default.
+
+/// One setting as the README documents it.
+pub struct Name {
+    /// Lower-case name without the prefix: `CONSENTRY_{FLAT}` in the environment, and a
+    /// top-level key of the TOML file.
+    pub flat: &'static str,
+    /// Dotted place in [`super::Settings`] and in a sectioned TOML file.
+    pub path: &'static str,
+    /// Text a missing setting takes; empty means unset for optional settings.
+    pub default: &'static str,
+}
+
+const fn name(flat: &'static str, path: &'static str, default: &'static str) -> Name {
+    Name {
+        flat,
+        path,
+        default,
+    }
+}
+
+/// Every setting the service reads, with its default. Documented in the README.
+pub const NAMES: &[Name] = &[
+    name("database_url", "database_url", "sqlite://consentry.db"),
+    name("db_pool_size", "db_pool_size", ""),
+    name("log", "log", "info"),
+    name("log_format", "log_format", "text"),
+    name("templates_dir", "templates_dir", ""),
+    name("bind", "http.bind", "127.0.0.1:8080"),
+    name("base_url", "http.base_url", "http://127.0.0.1:8080"),
+    name("workers", "http.workers", ""),
+    name("max_body_bytes", "http.max_body_bytes", "65536"),
+    name("trust_forwarded_for", "http.trust_forwarded_for", "false"),
+    name("cache_refresh_ms", "http.cache_refresh_ms", "1000"),
+    name("pepper", "keys.pepper", ""),
+    name("token_keys", "keys.token_keys", ""),
+    name("signing_keys", "keys.signing_keys", ""),
+    name("mail_url", "mail.url", "file://./var/mail"),
+    name("mail_from", "mail.from", "Consentry <no-reply@localhost>"),
+    name("mail_max_attempts", "mail.max_attempts", "8"),
+    name("mail_retry_base_ms", "mail.retry_base_ms", "5000"),
+    name("mail_retry_max_ms", "mail.retry_max_ms", "3600000"),
+    name("unsubscribe_mailto", "mail.unsubscribe_mailto", ""),
+    name("dkim_selector", "mail.dkim.selector", ""),
+    name("dkim_domain", "mail.dkim.domain", ""),
+    name("dkim_key_file", "mail.dkim.key_file", ""),
+    name("confirm_ttl_hours", "flow.confirm_ttl_hours", "168"),
+    name("resend_window_minutes", "flow.resend_window_minutes", "60"),
+    name("expiry_sweep_seconds", "flow.expiry_sweep_seconds", "60"),
+    name(
+        "cap_mails_per_address_24h",
+        "flow.cap_mails_per_address_24h",
+        "3",
+    ),
+    name(
+        "cap_signups_per_ip_hour",
+        "flow.cap_signups_per_ip_hour",
+        "20",
+    ),
+    name(
+        "sender_rate_per_second",
+        "flow.sender_rate_per_second",
+        "100",
+    ),
+    name("sender_burst", "flow.sender_burst", "1000"),
+    name(
+        "retention_sweep_seconds",
+        "audit.retention_sweep_seconds",
+        "3600",
+    ),
+    name(
+        "checkpoint_interval_seconds",
+        "audit.checkpoint_interval_seconds",
+        "3600",
+    ),
+    name("webhook_max_attempts", "webhooks.max_attempts", "12"),
+    name("webhook_timeout_ms", "webhooks.timeout_ms", "10000"),
+    name(
+        "webhook_allow_private_targets",
+        "webhooks.allow_private_targets",
+        "false",
+    ),
+];
+
+/// The flat name of a flat or dotted key, if it names a setting.
+pub fn by_key(key: &str) -> Option<&'static Name> {
+    NAMES.iter().find(|n| n.flat == key || n.path == key)
+}
