@@ -13,6 +13,7 @@ mod dkim;
 mod doi;
 mod errors;
 mod exports;
+mod fixture_export;
 mod helpers;
 mod lifecycle;
 mod lists;
