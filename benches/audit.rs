@@ -13,8 +13,8 @@ use consentry::clock;
 use consentry::db::ledger::{append_event, NewEvent};
 use consentry::db::{self, write_transaction};
 use consentry::domain::api_key::Role;
-use consentry::domain::ledger::Pii;
 use consentry::domain::sender::SenderProfile;
+use consentry_ledger::pii::Pii;
 use secrecy::ExposeSecret;
 use serde_json::json;
 

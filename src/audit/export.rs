@@ -7,31 +7,19 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::checkpoint::{Checkpoint, SigningKeys};
+use consentry_ledger::chain::ChainedFields;
+use consentry_ledger::checkpoint::{Checkpoint, SigningKeys};
+use consentry_ledger::pii::PiiRecord;
+
 use crate::clock;
 use crate::db::ledger::{events_page, EventRow, EventWithPii, PiiRow};
 use crate::db::{DbConn, StoreError};
-use crate::domain::ledger::PiiRecord;
 
 /// Events read per query.
 const PAGE: i64 = 2000;
 
-/// The CSV header; `data` and `pii` hold JSON, an empty cell is null.
-pub const CSV_HEADER: [&str; 13] = [
-    "seq",
-    "id",
-    "sender_id",
-    "at",
-    "kind",
-    "consent_id",
-    "list",
-    "subject_key",
-    "data",
-    "pii",
-    "pii_sha256",
-    "prev_hash",
-    "hash",
-];
+/// The CSV header (the verifier's); `data` and `pii` hold JSON, an empty cell is null.
+pub use consentry_ledger::file::CSV_HEADER;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -88,7 +76,7 @@ struct Line<'a> {
     seq: i64,
     id: &'a str,
     sender_id: &'a str,
-    at: String,
+    at: &'a str,
     kind: &'a str,
     consent_id: Option<&'a str>,
     list: Option<&'a str>,
@@ -109,23 +97,23 @@ enum Data<'a> {
     Text(&'a str),
 }
 
-fn line(event: &EventRow, pii: Option<PiiRecord>) -> Line<'_> {
+fn line<'a>(event: &ChainedFields<'a, str>, pii: Option<PiiRecord>, row: &'a EventRow) -> Line<'a> {
     Line {
         seq: event.seq,
-        id: &event.id,
-        sender_id: &event.sender_id,
-        at: clock::rfc3339(event.at),
-        kind: &event.kind,
-        consent_id: event.consent_id.as_deref(),
-        list: event.list_slug.as_deref(),
-        subject_key: event.subject_key.as_deref(),
-        data: serde_json::from_str(&event.data)
+        id: event.id,
+        sender_id: event.sender_id,
+        at: event.at,
+        kind: event.kind,
+        consent_id: event.consent_id,
+        list: event.list,
+        subject_key: event.subject_key,
+        data: serde_json::from_str(event.data)
             .map(Data::Json)
-            .unwrap_or(Data::Text(&event.data)),
+            .unwrap_or(Data::Text(event.data)),
         pii,
-        pii_sha256: event.pii_sha256.as_deref(),
-        prev_hash: &event.prev_hash,
-        hash: &event.hash,
+        pii_sha256: event.pii_sha256,
+        prev_hash: &row.prev_hash,
+        hash: &row.hash,
     }
 }
 
@@ -213,10 +201,12 @@ impl<W: Write> Sink<W> {
         })
     }
 
-    fn event(&mut self, event: &EventRow, pii: Option<PiiRecord>) -> Result<(), ExportError> {
+    fn event(&mut self, row: &EventRow, pii: Option<PiiRecord>) -> Result<(), ExportError> {
+        let at = clock::rfc3339(row.at);
+        let event = row.chained(&at);
         match self {
             Sink::Ndjson(out) => {
-                serde_json::to_writer(&mut *out, &line(event, pii))
+                serde_json::to_writer(&mut *out, &line(&event, pii, row))
                     .map_err(std::io::Error::from)?;
                 out.write_all(b"\n")?;
             }
@@ -224,23 +214,20 @@ impl<W: Write> Sink<W> {
                 let pii = pii
                     .map(|p| serde_json::to_string(&p).unwrap_or_default())
                     .unwrap_or_default();
-                fn opt(v: &Option<String>) -> &str {
-                    v.as_deref().unwrap_or("")
-                }
                 csv.write_record([
                     event.seq.to_string().as_str(),
-                    &event.id,
-                    &event.sender_id,
-                    &clock::rfc3339(event.at),
-                    &event.kind,
-                    opt(&event.consent_id),
-                    opt(&event.list_slug),
-                    opt(&event.subject_key),
-                    &event.data,
+                    event.id,
+                    event.sender_id,
+                    event.at,
+                    event.kind,
+                    event.consent_id.unwrap_or(""),
+                    event.list.unwrap_or(""),
+                    event.subject_key.unwrap_or(""),
+                    event.data,
                     &pii,
-                    opt(&event.pii_sha256),
-                    &event.prev_hash,
-                    &event.hash,
+                    event.pii_sha256.unwrap_or(""),
+                    &row.prev_hash,
+                    &row.hash,
                 ])?;
             }
         }

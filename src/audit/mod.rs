@@ -1,11 +1,10 @@
-//! Evidence for auditors: signed checkpoints, exports, verification (online from the
-//! database, offline from a file), Kantara consent receipts and the retention sweep that
-//! minimises old personal data.
+//! Evidence for auditors: exports and verification of the stored chain, Kantara consent
+//! receipts and the retention sweep that minimises old personal data. Checkpoints, the
+//! verification rules and the offline file verifier live in the `consentry-ledger` crate
+//! and are re-exported here.
 
-pub mod checkpoint;
+pub use consentry_ledger::{checkpoint, file, verify};
+
 pub mod export;
-pub mod file;
-pub mod json;
 pub mod receipt;
 pub mod stored;
-pub mod verify;

@@ -6,11 +6,10 @@ use serde_json::{json, Value};
 
 use super::checkpoint::{Checkpoint, SigningKeys, VerifyingKeys};
 use super::export::{Format, Range};
-use super::verify::{check_event, Chain, EventRecord, Failure, Report};
+use super::verify::{check_event, Chain, Failure, Report};
 use crate::clock;
 use crate::db::ledger::{self, EventRow, NewEvent};
 use crate::db::{self, checkpoints, write_transaction, DbConn, StoreError};
-use crate::domain::ledger::PiiRecord;
 
 /// Recomputes every hash of the sender's chain, checks seq continuity, linkage and personal
 /// data, that the chain head row names the last event, and every stored checkpoint against
@@ -75,21 +74,7 @@ fn walk(
         for (event, pii) in &page {
             let pii = pii.as_ref().and_then(|p| p.record());
             let at = clock::rfc3339(event.at);
-            let record = EventRecord {
-                sender_id: &event.sender_id,
-                seq: event.seq,
-                id: &event.id,
-                at: &at,
-                kind: &event.kind,
-                consent_id: event.consent_id.as_deref(),
-                list: event.list_slug.as_deref(),
-                subject_key: event.subject_key.as_deref(),
-                data: &event.data,
-                pii_sha256: event.pii_sha256.as_deref(),
-                pii: pii.as_ref().map(PiiRecord::as_ref),
-                prev_hash: &event.prev_hash,
-                hash: &event.hash,
-            };
+            let record = event.record(&at, pii.as_ref());
             let linked = check_event(&record, &mut buf).and_then(|state| {
                 chain.link(
                     sender_id,

@@ -3,9 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use consentry_ledger::checkpoint::Checkpoint;
+
 use super::schema::checkpoints;
 use super::{DbConn, StoreError};
-use crate::audit::checkpoint::Checkpoint;
 use crate::clock;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -10,8 +10,13 @@ use serde_json::Value;
 use super::schema::{chain_heads, event_pii, events};
 use super::{DbConn, StoreError};
 use crate::clock;
-use crate::domain::ledger::{chain_hash, ChainedFields, Pii, PiiRecord, GENESIS_HASH};
+use consentry_ledger::chain::{chain_hash, ChainedFields, GENESIS_HASH};
+use consentry_ledger::pii::{Pii, PiiRecord};
+use consentry_ledger::verify::EventRecord;
 
+/// A stored event: the columns of [`ChainedFields`] (which declares what the chain covers)
+/// with `at` as a timestamp and `data` as JSON text, plus the two hashes. Converts to and
+/// from the crate's type, never field by field elsewhere.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = events)]
 pub struct EventRow {
@@ -27,6 +32,58 @@ pub struct EventRow {
     pub pii_sha256: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+}
+
+impl EventRow {
+    /// The row of an event about to be appended: `fields.at` is `clock::rfc3339(at)`.
+    fn new(
+        fields: &ChainedFields<'_, Value>,
+        at: NaiveDateTime,
+        prev_hash: String,
+        hash: String,
+    ) -> Self {
+        Self {
+            id: fields.id.to_owned(),
+            sender_id: fields.sender_id.to_owned(),
+            seq: fields.seq,
+            at,
+            kind: fields.kind.to_owned(),
+            consent_id: fields.consent_id.map(str::to_owned),
+            list_slug: fields.list.map(str::to_owned),
+            subject_key: fields.subject_key.map(str::to_owned),
+            data: fields.data.to_string(),
+            pii_sha256: fields.pii_sha256.map(str::to_owned),
+            prev_hash,
+            hash,
+        }
+    }
+
+    /// The fields the chain covers, `data` as stored; `at` must be `clock::rfc3339(self.at)`
+    /// (the text that was hashed), which the caller keeps alive.
+    pub fn chained<'a>(&'a self, at: &'a str) -> ChainedFields<'a, str> {
+        ChainedFields {
+            sender_id: &self.sender_id,
+            seq: self.seq,
+            id: &self.id,
+            at,
+            kind: &self.kind,
+            consent_id: self.consent_id.as_deref(),
+            list: self.list_slug.as_deref(),
+            subject_key: self.subject_key.as_deref(),
+            data: &self.data,
+            pii_sha256: self.pii_sha256.as_deref(),
+        }
+    }
+
+    /// What the verifier checks of this row: its fields, personal data and hashes.
+    pub fn record<'a>(&'a self, at: &'a str, pii: Option<&'a PiiRecord>) -> EventRecord<'a> {
+        EventRecord {
+            event: self.chained(at),
+            pii: pii.map(PiiRecord::as_ref),
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
+    }
 }
 
 /// The personal data stored beside an event; all `None` (and `erased_at` set) once erased.
@@ -155,7 +212,7 @@ pub fn append_event(
     let pii = event.pii.map(Pii::salted);
     let pii_sha256 = pii.as_ref().map(PiiRecord::sha256);
     let at_text = clock::rfc3339(at);
-    let canonical = ChainedFields {
+    let fields = ChainedFields {
         sender_id,
         seq,
         id: &id,
@@ -166,22 +223,9 @@ pub fn append_event(
         subject_key: event.subject_key,
         data: &event.data,
         pii_sha256: pii_sha256.as_deref(),
-    }
-    .canonical();
-    let row = EventRow {
-        hash: chain_hash(&prev_hash, &canonical),
-        id,
-        sender_id: sender_id.to_owned(),
-        seq,
-        at,
-        kind: event.kind.to_owned(),
-        consent_id: event.consent_id.map(str::to_owned),
-        list_slug: event.list_slug.map(str::to_owned),
-        subject_key: event.subject_key.map(str::to_owned),
-        data: event.data.to_string(),
-        pii_sha256,
-        prev_hash,
     };
+    let hash = chain_hash(&prev_hash, &fields.canonical());
+    let row = EventRow::new(&fields, at, prev_hash, hash);
     diesel::insert_into(events::table)
         .values(&row)
         .execute(conn)?;

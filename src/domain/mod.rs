@@ -1,7 +1,8 @@
 //! Rules and newtypes: every external string becomes one of these before it reaches storage.
 
 pub mod api_key;
-pub mod canonical;
+/// Canonical JSON, as the ledger hashes and signs it (the `consentry-ledger` crate).
+pub use consentry_ledger::canonical;
 pub mod email;
 pub mod event_kind;
 pub mod ids;

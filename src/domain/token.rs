@@ -171,6 +171,57 @@ mod tests {
         }
     }
 
+    /// Fixed vectors, computed independently (Python's `hmac` over the documented layout:
+    /// action byte, 16-byte consent id, 12-byte nonce, big-endian expiry; HMAC-SHA256 of
+    /// `consentry-link-v1`, kid length, kid, payload) with key `k1` = 32 bytes of 0x01.
+    const CONFIRM_VECTOR: &str = "k1.YwGTobIAAHAAgAAAAAAAAMEAESIzRFVmd4iZqrsAAAAAa0nSAA.gZs870st3d6JUzKhZ1je_VAVkIHG6ski8M6nojEpfnI";
+    const UNSUBSCRIBE_VECTOR: &str = "k1.dQGTobIAAHAAgAAAAAAAAMEAAAAAAAAAAAAAAAAAAAAAAAAAAA.bF_OYWBjuNkmMPLarqzuLkGS_wc2Q1vCm9TVGixOGNU";
+
+    fn fixed_claims(action: Action) -> LinkClaims {
+        let confirm = action == Action::Confirm;
+        LinkClaims {
+            action,
+            consent_id: Uuid::parse_str("0193a1b2-0000-7000-8000-0000000000c1").unwrap(),
+            nonce: if confirm {
+                "00112233445566778899aabb".into()
+            } else {
+                String::new()
+            },
+            expires_at: confirm.then_some(1_800_000_000),
+        }
+    }
+
+    #[test]
+    fn a_fixed_key_and_payload_give_the_fixed_token() {
+        let keys = [key("k1", 1)];
+        assert_eq!(sign(&keys, &fixed_claims(Action::Confirm)), CONFIRM_VECTOR);
+        assert_eq!(
+            sign(&keys, &fixed_claims(Action::Unsubscribe)),
+            UNSUBSCRIBE_VECTOR
+        );
+    }
+
+    #[test]
+    fn the_fixed_tokens_parse_to_their_claims() {
+        let keys = [key("k1", 1)];
+        assert_eq!(
+            verify(&keys, CONFIRM_VECTOR, 1_700_000_000),
+            Ok(fixed_claims(Action::Confirm))
+        );
+        assert_eq!(
+            verify(&keys, CONFIRM_VECTOR, 1_800_000_001),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            verify(&keys, UNSUBSCRIBE_VECTOR, i64::MAX),
+            Ok(fixed_claims(Action::Unsubscribe))
+        );
+        assert_eq!(
+            verify(&[key("k1", 2)], CONFIRM_VECTOR, 1_700_000_000),
+            Err(TokenError::Invalid)
+        );
+    }
+
     #[test]
     fn a_signed_token_verifies_to_its_claims() {
         let keys = [key("k1", 1)];

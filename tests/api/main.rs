@@ -13,6 +13,7 @@ mod dkim;
 mod doi;
 mod errors;
 mod exports;
+mod fixture_export;
 mod lifecycle;
 mod lists;
 mod ops;

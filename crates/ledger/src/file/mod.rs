@@ -5,11 +5,13 @@
 mod csv;
 mod ndjson;
 
+pub use csv::CSV_HEADER;
+
 use std::io::Read;
 use std::sync::Arc;
 
-use super::checkpoint::{Checkpoint, VerifyingKeys};
-use super::verify::{check_event, Chain, EventRecord, Failure, PiiState, Report};
+use crate::checkpoint::{Checkpoint, VerifyingKeys};
+use crate::verify::{check_event, Chain, EventRecord, Failure, PiiState, Report};
 
 /// Verifies an export read from `input` (NDJSON or CSV, told apart by the first byte).
 pub fn verify_export(
@@ -88,8 +90,8 @@ fn check_record(record: &EventRecord<'_>, scratch: &mut Scratch) -> Checked {
     };
     let outcome = check_event(record, &mut scratch.buf);
     Checked::Event {
-        seq: record.seq,
-        sender_id: scratch.sender(record.sender_id),
+        seq: record.event.seq,
+        sender_id: scratch.sender(record.event.sender_id),
         prev_hash,
         hash,
         outcome,

@@ -8,10 +8,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{check_record, Checked, Linker, Scratch};
-use crate::audit::checkpoint::{Checkpoint, VerifyingKeys};
-use crate::audit::json::Str;
-use crate::audit::verify::{Chain, EventRecord, Failure, Report};
-use crate::domain::ledger::PiiRef;
+use crate::chain::ChainedFields;
+use crate::checkpoint::{Checkpoint, VerifyingKeys};
+use crate::json::Str;
+use crate::pii::PiiRef;
+use crate::verify::{Chain, EventRecord, Failure, Report};
 
 const BLOCK: usize = 1 << 20;
 
@@ -98,17 +99,19 @@ fn check_line(text: &str, scratch: &mut Scratch) -> Checked {
     };
     check_record(
         &EventRecord {
-            seq,
-            id,
-            sender_id,
-            at,
-            kind,
-            consent_id: line.consent_id.as_deref(),
-            list: line.list.as_deref(),
-            subject_key: line.subject_key.as_deref(),
-            data,
+            event: ChainedFields {
+                seq,
+                id,
+                sender_id,
+                at,
+                kind,
+                consent_id: line.consent_id.as_deref(),
+                list: line.list.as_deref(),
+                subject_key: line.subject_key.as_deref(),
+                data,
+                pii_sha256: line.pii_sha256.as_deref(),
+            },
             pii: line.pii.as_ref().map(PiiLine::as_ref),
-            pii_sha256: line.pii_sha256.as_deref(),
             prev_hash,
             hash,
         },

@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::domain::canonical::canonical_json;
+use crate::canonical::canonical_json;
 
 /// Domain separation: the signed bytes say what they are.
 pub const CHECKPOINT_TYPE: &str = "consentry.checkpoint.v1";
 
 /// A signed chain head, as stored, served and written at the end of every export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Checkpoint {
     pub sender_id: String,
     /// Set on the checkpoint that closes an export: the export holds the events with
@@ -262,6 +263,58 @@ mod tests {
             .add_public_key(&x)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(stranger.verify(&checkpoint), Err(CheckpointError::Invalid));
+    }
+
+    #[test]
+    fn every_signed_member_and_every_signature_byte_is_covered() {
+        let keys = keys();
+        let checkpoint = keys.sign("s", Some(0), (10, "ab"), "2026-11-28T00:00:00Z");
+        assert_eq!(
+            String::from_utf8_lossy(&checkpoint.message()),
+            r#"{"after_seq":0,"at":"2026-11-28T00:00:00Z","hash":"ab","sender_id":"s","seq":10,"type":"consentry.checkpoint.v1"}"#
+        );
+        let published = VerifyingKeys::from_jwks(&keys.jwks()).unwrap_or_default();
+        for altered in [
+            Checkpoint {
+                hash: "ac".into(),
+                ..checkpoint.clone()
+            },
+            Checkpoint {
+                at: "2026-11-28T00:00:01Z".into(),
+                ..checkpoint.clone()
+            },
+            Checkpoint {
+                sender_id: "t".into(),
+                ..checkpoint.clone()
+            },
+        ] {
+            assert_eq!(published.verify(&altered), Err(CheckpointError::Invalid));
+        }
+        let mut signature = URL_SAFE_NO_PAD
+            .decode(&checkpoint.signature)
+            .unwrap_or_default();
+        assert_eq!(signature.len(), 64);
+        for i in 0..signature.len() {
+            signature[i] ^= 1;
+            let altered = Checkpoint {
+                signature: URL_SAFE_NO_PAD.encode(&signature),
+                ..checkpoint.clone()
+            };
+            assert!(published.verify(&altered).is_err(), "byte {i}");
+            signature[i] ^= 1;
+        }
+        // An older key still listed verifies what it signed; the algorithm is not negotiable.
+        let old = SigningKeys::new(vec![("k1".into(), [8; 32])]).unwrap_or_else(|e| panic!("{e}"));
+        let by_old = old.sign("s", None, (1, "ab"), "2026-11-28T00:00:00Z");
+        assert_eq!(published.verify(&by_old), Ok(()));
+        let other_algorithm = Checkpoint {
+            algorithm: "HS256".into(),
+            ..checkpoint
+        };
+        assert_eq!(
+            published.verify(&other_algorithm),
+            Err(CheckpointError::Algorithm("HS256".into()))
+        );
     }
 
     #[test]

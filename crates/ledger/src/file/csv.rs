@@ -1,13 +1,30 @@
-//! CSV exports: the header of `export::CSV_HEADER`, one row per event, the checkpoint row
-//! last; checked row by row.
+//! CSV exports: the header [`CSV_HEADER`], one row per event, the checkpoint row last;
+//! checked row by row.
 
 use std::io::Read;
 
 use super::{check_record, Checked, Linker, Scratch};
-use crate::audit::checkpoint::VerifyingKeys;
-use crate::audit::export::CSV_HEADER;
-use crate::audit::verify::{Chain, EventRecord, Failure, Report};
-use crate::domain::ledger::PiiRecord;
+use crate::chain::ChainedFields;
+use crate::checkpoint::VerifyingKeys;
+use crate::pii::PiiRecord;
+use crate::verify::{Chain, EventRecord, Failure, Report};
+
+/// The CSV header; `data` and `pii` hold JSON, an empty cell is null.
+pub const CSV_HEADER: [&str; 13] = [
+    "seq",
+    "id",
+    "sender_id",
+    "at",
+    "kind",
+    "consent_id",
+    "list",
+    "subject_key",
+    "data",
+    "pii",
+    "pii_sha256",
+    "prev_hash",
+    "hash",
+];
 
 pub(super) fn verify(input: impl Read, keys: Option<&VerifyingKeys>) -> std::io::Result<Report> {
     let mut reader = ::csv::Reader::from_reader(input);
@@ -64,17 +81,19 @@ fn check_csv_row(row: &::csv::StringRecord, scratch: &mut Scratch) -> Checked {
     };
     check_record(
         &EventRecord {
-            seq,
-            id: cell(1),
-            sender_id: cell(2),
-            at: cell(3),
-            kind: cell(4),
-            consent_id: nullable(5),
-            list: nullable(6),
-            subject_key: nullable(7),
-            data: cell(8),
+            event: ChainedFields {
+                seq,
+                id: cell(1),
+                sender_id: cell(2),
+                at: cell(3),
+                kind: cell(4),
+                consent_id: nullable(5),
+                list: nullable(6),
+                subject_key: nullable(7),
+                data: cell(8),
+                pii_sha256: nullable(10),
+            },
             pii: pii.as_ref().map(PiiRecord::as_ref),
-            pii_sha256: nullable(10),
             prev_hash: cell(11),
             hash: cell(12),
         },

@@ -7,52 +7,84 @@ use serde_json::Value;
 /// Writes `value` as canonical JSON (sorted keys, compact).
 pub fn canonical_json(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    write_canonical(value, &mut out);
+    write_tree(value, &mut out);
     out
 }
 
-/// A JSON value that can write its canonical bytes: `serde_json::Value`, or the verifier's
-/// borrowed form (`audit::json`).
+/// A JSON value that can write its canonical bytes: `serde_json::Value`, the verifier's
+/// borrowed [`Json`](crate::json::Json), or bytes already canonical.
 pub trait Canonical {
     fn write_canonical(&self, out: &mut Vec<u8>);
 }
 
 impl Canonical for Value {
     fn write_canonical(&self, out: &mut Vec<u8>) {
-        write_canonical(self, out);
+        write_tree(self, out);
     }
 }
 
-fn write_canonical(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push(b'{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(key, out);
-                out.push(b':');
-                write_canonical(item, out);
-            }
-            out.push(b'}');
+/// One node of a JSON tree, as the canonical writer sees it.
+pub enum Node<'a, T> {
+    Null,
+    Bool(bool),
+    Number(&'a serde_json::Number),
+    String(&'a str),
+    Array(&'a [T]),
+    /// Members in any order (the writer sorts them); a repeated name is written twice.
+    Object(Vec<(&'a str, &'a T)>),
+}
+
+/// A JSON tree the canonical writer can walk: the one writer serves every representation,
+/// so what is hashed on append and what is hashed on verification cannot drift apart.
+pub trait Tree: Sized {
+    fn node(&self) -> Node<'_, Self>;
+}
+
+impl Tree for Value {
+    fn node(&self) -> Node<'_, Self> {
+        match self {
+            Value::Null => Node::Null,
+            Value::Bool(b) => Node::Bool(*b),
+            Value::Number(n) => Node::Number(n),
+            Value::String(s) => Node::String(s),
+            Value::Array(items) => Node::Array(items),
+            Value::Object(map) => Node::Object(map.iter().map(|(k, v)| (k.as_str(), v)).collect()),
         }
-        Value::Array(items) => {
+    }
+}
+
+/// The canonical writer: members sorted by the bytes of their names (a stable sort, so
+/// repeated names stay in input order), no whitespace, strings as [`write_str`] writes them.
+pub fn write_tree<T: Tree>(tree: &T, out: &mut Vec<u8>) {
+    match tree.node() {
+        Node::Null => out.extend_from_slice(b"null"),
+        Node::Bool(true) => out.extend_from_slice(b"true"),
+        Node::Bool(false) => out.extend_from_slice(b"false"),
+        // serde_json prints integers in plain decimal and finite floats as it serialises them.
+        Node::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Node::String(s) => write_str(s, out),
+        Node::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_canonical(item, out);
+                write_tree(item, out);
             }
             out.push(b']');
         }
-        Value::String(s) => write_str(s, out),
-        scalar => {
-            // Writing into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, scalar);
+        Node::Object(mut members) => {
+            members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (name, item)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(name, out);
+                out.push(b':');
+                write_tree(item, out);
+            }
+            out.push(b'}');
         }
     }
 }
@@ -97,6 +129,7 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// A string or `null`.
 pub fn write_opt_str(s: Option<&str>, out: &mut Vec<u8>) {
     match s {
         Some(s) => write_str(s, out),

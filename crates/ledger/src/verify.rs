@@ -7,45 +7,20 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::checkpoint::{Checkpoint, VerifyingKeys};
-use super::json::Json;
-use crate::domain::canonical::Canonical;
-use crate::domain::ledger::{ChainedFields, PiiRef, GENESIS_HASH};
+use crate::canonical::Canonical;
+use crate::chain::{ChainedFields, GENESIS_HASH};
+use crate::checkpoint::{Checkpoint, VerifyingKeys};
+use crate::json::Json;
+use crate::pii::PiiRef;
 
-/// One event as read back (from the database or a file): its fields, `data` as the JSON
-/// text it was stored or exported as, the personal data beside it (if still there) and the
-/// stored hashes.
+/// One event as read back (from the database or a file): its chained fields with `data` as
+/// the JSON text it was stored or exported as, the personal data beside it (if still
+/// there) and the stored hashes.
 pub struct EventRecord<'a> {
-    pub sender_id: &'a str,
-    pub seq: i64,
-    pub id: &'a str,
-    pub at: &'a str,
-    pub kind: &'a str,
-    pub consent_id: Option<&'a str>,
-    pub list: Option<&'a str>,
-    pub subject_key: Option<&'a str>,
-    pub data: &'a str,
-    pub pii_sha256: Option<&'a str>,
+    pub event: ChainedFields<'a, str>,
     pub pii: Option<PiiRef<'a>>,
     pub prev_hash: &'a str,
     pub hash: &'a str,
-}
-
-impl EventRecord<'_> {
-    fn chained<'b>(&'b self, data: &'b dyn Canonical) -> ChainedFields<'b> {
-        ChainedFields {
-            sender_id: self.sender_id,
-            seq: self.seq,
-            id: self.id,
-            at: self.at,
-            kind: self.kind,
-            consent_id: self.consent_id,
-            list: self.list,
-            subject_key: self.subject_key,
-            data,
-            pii_sha256: self.pii_sha256,
-        }
-    }
 }
 
 /// `data` exactly as it was written.
@@ -90,19 +65,19 @@ pub enum PiiState {
 /// (reformatted, or altered) the data is parsed, keeping repeated members, and written
 /// canonically before the verdict.
 pub fn check_event(record: &EventRecord<'_>, buf: &mut Vec<u8>) -> Result<PiiState, Failure> {
-    let (prev, hash) = (record.prev_hash, record.hash);
-    if !record
-        .chained(&AsWritten(record.data))
+    let (prev, hash, event) = (record.prev_hash, record.hash, &record.event);
+    if !event
+        .with_data(&AsWritten(event.data))
         .hash_matches(prev, hash, buf)
     {
         let altered = || {
             fail(
-                record.seq,
+                event.seq,
                 "the event's hash does not match its contents (the event was altered)",
             )
         };
-        let parsed: Json<'_> = serde_json::from_str(record.data).map_err(|_| altered())?;
-        if !record.chained(&parsed).hash_matches(prev, hash, buf) {
+        let parsed: Json<'_> = serde_json::from_str(event.data).map_err(|_| altered())?;
+        if !event.with_data(&parsed).hash_matches(prev, hash, buf) {
             return Err(altered());
         }
     }
@@ -111,8 +86,8 @@ pub fn check_event(record: &EventRecord<'_>, buf: &mut Vec<u8>) -> Result<PiiSta
 
 /// The personal data against `pii_sha256`.
 fn check_pii(record: &EventRecord<'_>) -> Result<PiiState, Failure> {
-    let seq = record.seq;
-    match (record.pii, record.pii_sha256) {
+    let seq = record.event.seq;
+    match (record.pii, record.event.pii_sha256) {
         (None, None) => Ok(PiiState::None),
         (None, Some(_)) => Ok(PiiState::Erased),
         (Some(_), None) => Err(fail(
@@ -272,12 +247,13 @@ impl Chain {
 }
 
 /// The outcome, as `GET /v1/audit/verify` and `consentry audit verify --json` print it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     pub ok: bool,
     pub events: u64,
     /// seq and hash of the last event verified.
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub head: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_seq: Option<i64>,
@@ -323,7 +299,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ledger::chain_hash;
+    use crate::chain::chain_hash;
     use serde_json::json;
 
     /// (seq, prev, hash) of a valid chain of `n` events with data `{}`.
@@ -332,7 +308,7 @@ mod tests {
         let mut prev = GENESIS_HASH.to_owned();
         (1..=n)
             .map(|seq| {
-                let canonical = record(seq, "", "", "").chained(&data).canonical();
+                let canonical = record(seq, "", "", "").event.with_data(&data).canonical();
                 let hash = chain_hash(&prev, &canonical);
                 let out = (seq, prev.clone(), hash.clone());
                 prev = hash;
@@ -343,16 +319,18 @@ mod tests {
 
     fn record<'a>(seq: i64, data: &'a str, prev: &'a str, hash: &'a str) -> EventRecord<'a> {
         EventRecord {
-            sender_id: "s",
-            seq,
-            id: "e",
-            at: "2026-11-28T00:00:00Z",
-            kind: "checked",
-            consent_id: None,
-            list: None,
-            subject_key: None,
-            data,
-            pii_sha256: None,
+            event: ChainedFields {
+                sender_id: "s",
+                seq,
+                id: "e",
+                at: "2026-11-28T00:00:00Z",
+                kind: "checked",
+                consent_id: None,
+                list: None,
+                subject_key: None,
+                data,
+                pii_sha256: None,
+            },
             pii: None,
             prev_hash: prev,
             hash,
@@ -373,7 +351,7 @@ mod tests {
     fn data_is_judged_by_its_canonical_form_and_repeated_members_fail() {
         let (seq, prev, hash) = {
             let data = json!({"a": 1, "b": "x"});
-            let canonical = record(1, "", "", "").chained(&data).canonical();
+            let canonical = record(1, "", "", "").event.with_data(&data).canonical();
             (1, GENESIS_HASH, chain_hash(GENESIS_HASH, &canonical))
         };
         let mut buf = Vec::new();

@@ -8,8 +8,9 @@ use std::marker::PhantomData;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::domain::canonical::{write_str, Canonical};
+use crate::canonical::{write_tree, Canonical, Node, Tree};
 
+/// A JSON value whose strings borrow from the text it was read from where they can.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json<'a> {
     Null,
@@ -22,39 +23,27 @@ pub enum Json<'a> {
     Object(Vec<(Cow<'a, str>, Json<'a>)>),
 }
 
+impl Tree for Json<'_> {
+    fn node(&self) -> Node<'_, Self> {
+        match self {
+            Json::Null => Node::Null,
+            Json::Bool(b) => Node::Bool(*b),
+            Json::Number(n) => Node::Number(n),
+            Json::String(s) => Node::String(s),
+            Json::Array(items) => Node::Array(items),
+            Json::Object(members) => Node::Object(
+                members
+                    .iter()
+                    .map(|(name, value)| (&**name, value))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 impl Canonical for Json<'_> {
     fn write_canonical(&self, out: &mut Vec<u8>) {
-        match self {
-            Json::Null => out.extend_from_slice(b"null"),
-            Json::Bool(true) => out.extend_from_slice(b"true"),
-            Json::Bool(false) => out.extend_from_slice(b"false"),
-            Json::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
-            Json::String(s) => write_str(s, out),
-            Json::Array(items) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    item.write_canonical(out);
-                }
-                out.push(b']');
-            }
-            Json::Object(members) => {
-                let mut sorted: Vec<&(Cow<'_, str>, Json<'_>)> = members.iter().collect();
-                sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-                out.push(b'{');
-                for (i, (name, value)) in sorted.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_str(name, out);
-                    out.push(b':');
-                    value.write_canonical(out);
-                }
-                out.push(b'}');
-            }
-        }
+        write_tree(self, out);
     }
 }
 
@@ -153,7 +142,7 @@ impl<'de: 'a, 'a> Visitor<'de> for JsonVisitor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::canonical::canonical_json;
+    use crate::canonical::canonical_json;
 
     #[test]
     fn borrowed_json_writes_the_same_canonical_bytes_as_a_value() {
