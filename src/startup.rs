@@ -148,7 +148,6 @@ impl Application {
             caches: Arc::new(Caches::default()),
             settings: settings.clone(),
             secrets: Arc::new(secrets),
-            metrics: Arc::new(Metrics::new()?),
             templates: Arc::new(templates),
             mail_wake: Arc::new(tokio::sync::Notify::new()),
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
@@ -169,11 +168,13 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
         let data = web::Data::new(state.clone());
+        let request_metrics = web::Data::new(Metrics::new()?);
         let max_body = settings.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(document.clone())
+                .app_data(request_metrics.clone())
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .wrap(http::problem_for_bare_errors())
                 .wrap(from_fn(metrics::observe_requests))

@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod canonical;
+pub mod conflict;
 pub mod email;
 pub mod ledger;
 pub mod list;
