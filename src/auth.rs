@@ -7,24 +7,7 @@ use crate::cache::Caches;
 use crate::db::{api_keys, Db, StoreError};
 use crate::domain::api_key::{cache_digest, PresentedKey, Role};
 
-/// An authenticated key: every query a request makes is scoped to `sender_id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub key_id: String,
-    pub sender_id: String,
-    pub role: Role,
-}
-
-impl Caller {
-    #[cfg(test)]
-    pub fn for_tests() -> Self {
-        Self {
-            key_id: "k".into(),
-            sender_id: "s".into(),
-            role: Role::Sender,
-        }
-    }
-}
+pub use crate::domain::api_key::Caller;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::auth::Caller;
 use crate::db::lists::ListWithTexts;
 use crate::db::senders::Sender;
 use crate::db::{epochs, Db};
+use crate::domain::api_key::Caller;
 
 /// A bounded map whose clears bump a generation, so a value read from the database before a
 /// clear is not put back after it.

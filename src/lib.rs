@@ -1,7 +1,8 @@
 //! Consentry: proves opt-in consent for email.
 //!
-//! Folder map: `http/` answers requests, `domain/` holds the rules and newtypes, `db/` stores
-//! rows, `cli/` is the operator's command line, `startup` wires it all into a server.
+//! Folder map: `http/` and `cli/` parse input and call one flow or view, `flows/` are the
+//! workflows (one write transaction each), `views/` the read models, `db/` stores rows,
+//! `domain/` holds the rules and newtypes, `startup` wires it all into a server.
 
 pub mod audit;
 pub mod auth;
@@ -21,4 +22,5 @@ pub mod secrets;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod views;
 pub mod webhooks;

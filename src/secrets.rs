@@ -4,10 +4,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
 
 use crate::audit::checkpoint::SigningKeys;
 use crate::config::Settings;
@@ -18,29 +16,7 @@ const GENERATED_PEPPER: &str = "generated.pepper";
 const GENERATED_TOKEN_KEYS: &str = "generated.token_keys";
 const GENERATED_SIGNING_KEYS: &str = "generated.signing_keys";
 
-/// One link-signing key, pre-keyed (cloning the HMAC state per token is the fast path), and
-/// the id written into every token it signs.
-#[derive(Clone)]
-pub struct TokenKey {
-    pub id: String,
-    pub mac: Hmac<Sha256>,
-}
-
-impl TokenKey {
-    pub fn new(id: &str, key: &[u8]) -> anyhow::Result<Self> {
-        Ok(Self {
-            id: id.to_owned(),
-            mac: <Hmac<Sha256> as Mac>::new_from_slice(key)
-                .map_err(|_| anyhow::anyhow!("invalid token key length"))?,
-        })
-    }
-}
-
-impl std::fmt::Debug for TokenKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TokenKey({})", self.id)
-    }
-}
+pub use crate::domain::token::TokenKey;
 
 pub struct Secrets {
     pub hasher: AddressHasher,

@@ -149,7 +149,6 @@ impl Application {
             caches: Arc::new(Caches::default()),
             settings: settings.clone(),
             secrets: Arc::new(secrets),
-            metrics: Arc::new(Metrics::new()?),
             templates: Arc::new(templates),
             mail_wake: Arc::new(tokio::sync::Notify::new()),
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
@@ -170,11 +169,13 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.http.bind))?;
         let address = listener.local_addr()?;
         let data = web::Data::new(state.clone());
+        let request_metrics = web::Data::new(Metrics::new()?);
         let max_body = settings.http.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(document.clone())
+                .app_data(request_metrics.clone())
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .wrap(http::problem_for_bare_errors())
                 .wrap(from_fn(metrics::observe_requests))

@@ -1,4 +1,5 @@
-//! What every handler shares: storage, caches, settings, secrets and metrics.
+//! What every handler shares: storage, caches, settings and secrets. Metrics are app data
+//! of their own (`web::Data<Metrics>`), so the middleware needs nothing of this.
 
 use std::sync::Arc;
 
@@ -7,7 +8,6 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::limits::SenderLimiter;
 use crate::mail::templates::Templates;
-use crate::metrics::Metrics;
 use crate::secrets::Secrets;
 
 #[derive(Clone)]
@@ -16,7 +16,6 @@ pub struct AppState {
     pub caches: Arc<Caches>,
     pub settings: Arc<Settings>,
     pub secrets: Arc<Secrets>,
-    pub metrics: Arc<Metrics>,
     pub templates: Arc<Templates>,
     /// Wakes the mail worker after a transaction enqueued mail.
     pub mail_wake: Arc<tokio::sync::Notify>,

@@ -6,10 +6,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::db::api_keys::{insert_api_key, list_api_keys, revoke_api_key, ApiKeyRow};
-use crate::db::senders::find_sender;
+use crate::db::api_keys::{list_api_keys, revoke_api_key};
 use crate::db::{self, Db};
-use crate::domain::api_key::{self, Role};
+use crate::domain::api_key::Role;
+use crate::flows::setup;
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -84,25 +84,11 @@ pub fn run(settings: &Settings, command: KeyCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates a key for an existing sender; returns (key id, full key).
+/// Creates a key for an existing sender; returns (key id, full key). A thin wrapper over
+/// [`setup::create_key`] kept for tests and benchmarks.
 pub fn create_key(db: &Db, sender_id: &str, role: Role) -> anyhow::Result<(String, SecretString)> {
-    let mut conn = db.get()?;
-    if find_sender(&mut conn, sender_id)?.is_none() {
-        anyhow::bail!("no sender with id {sender_id}");
-    }
-    let key = api_key::generate().map_err(|e| anyhow::anyhow!("cannot hash key: {e}"))?;
-    insert_api_key(
-        &mut conn,
-        &ApiKeyRow {
-            id: key.id.clone(),
-            sender_id: sender_id.to_owned(),
-            role: role.as_str().to_owned(),
-            secret_hash: key.secret_hash,
-            created_at: crate::clock::now(),
-            revoked_at: None,
-        },
-    )?;
-    Ok((key.id, key.full))
+    let created = setup::create_key(&mut *db.get()?, sender_id, role)?;
+    Ok((created.id, created.key))
 }
 
 /// Revokes a key; an unknown id is an error.

@@ -4,9 +4,10 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::db::senders::{find_sender, insert_sender, update_retention, Sender};
+use crate::db::senders::{find_sender, update_retention};
 use crate::db::{self, Db};
 use crate::domain::sender::{parse_retention, SenderProfile, MIN_RETENTION_DAYS};
+use crate::flows::setup;
 
 #[derive(Debug, Subcommand)]
 pub enum SenderCommand {
@@ -76,10 +77,7 @@ pub fn run(settings: &Settings, command: SenderCommand) -> anyhow::Result<()> {
                 &jurisdiction,
             )?;
             let retention_days = parse_retention(&retention)?;
-            let id = create_sender(&db, profile)?;
-            if retention_days != MIN_RETENTION_DAYS {
-                update_retention(&mut *db.get()?, &id, Some(retention_days), None)?;
-            }
+            let id = setup::create_sender(&mut *db.get()?, profile, retention_days)?;
             if json {
                 super::print_json(&json!({ "id": id }));
             } else {
@@ -131,24 +129,12 @@ fn show(db: &Db, id: &str, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stores a new sender and returns its id.
+/// Stores a new sender (minimum retention) and returns its id; a thin wrapper over
+/// [`flows::setup::create_sender`] kept for tests and benchmarks.
 pub fn create_sender(db: &Db, profile: SenderProfile) -> anyhow::Result<String> {
-    let sender = Sender {
-        id: uuid::Uuid::now_v7().to_string(),
-        name: profile.name,
-        legal_name: profile.legal_name,
-        postal_address: profile.postal_address,
-        contact: profile.contact,
-        on_behalf_of: profile.on_behalf_of,
-        jurisdiction: profile.jurisdiction,
-        retention_days: MIN_RETENTION_DAYS,
-        legal_hold: false,
-        created_at: crate::clock::now(),
-    };
-    let mut conn = db.get()?;
-    db::write_transaction(&mut conn, |conn| {
-        insert_sender(conn, &sender)?;
-        db::ledger::insert_chain_head(conn, &sender.id, sender.created_at)
-    })?;
-    Ok(sender.id)
+    Ok(setup::create_sender(
+        &mut *db.get()?,
+        profile,
+        MIN_RETENTION_DAYS,
+    )?)
 }

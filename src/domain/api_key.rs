@@ -110,6 +110,26 @@ pub fn generate() -> Result<NewKey, argon2::password_hash::Error> {
     })
 }
 
+/// An authenticated key: every query a request makes is scoped to `sender_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub key_id: String,
+    pub sender_id: String,
+    pub role: Role,
+}
+
+impl Caller {
+    /// A sender caller for unit tests.
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        Self {
+            key_id: "k".into(),
+            sender_id: "s".into(),
+            role: Role::Sender,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

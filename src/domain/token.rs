@@ -12,11 +12,33 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::secrets::TokenKey;
-
 const DOMAIN: &[u8] = b"consentry-link-v1";
 const NONCE_LEN: usize = 12;
 const PAYLOAD_LEN: usize = 1 + 16 + NONCE_LEN + 8;
+
+/// One link-signing key, pre-keyed (cloning the HMAC state per token is the fast path), and
+/// the id written into every token it signs.
+#[derive(Clone)]
+pub struct TokenKey {
+    pub id: String,
+    pub mac: Hmac<Sha256>,
+}
+
+impl TokenKey {
+    pub fn new(id: &str, key: &[u8]) -> anyhow::Result<Self> {
+        Ok(Self {
+            id: id.to_owned(),
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(key)
+                .map_err(|_| anyhow::anyhow!("invalid token key length"))?,
+        })
+    }
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenKey({})", self.id)
+    }
+}
 
 /// What a link does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,24 +1,45 @@
 //! The product's workflows, each one storage transaction: signup, the recipient's link
-//! actions, opt-outs, resend and expiry. Handlers parse input into domain types and call
-//! these on the blocking pool; these call the table modules and append ledger events.
+//! actions, opt-outs, resend and expiry, checks and their receipts, list, webhook, sender
+//! and key set-up. Handlers and the CLI parse input into domain types and call these; these
+//! call the table modules and append ledger events. They know nothing of HTTP.
 
+pub mod consents;
 pub mod erasure;
 pub mod links;
 pub mod optout;
+pub mod pages;
 pub mod pending;
+pub mod setup;
 pub mod signup;
+pub mod webhook;
 
 use chrono::NaiveDateTime;
 
 use crate::config::FlowSettings;
-use crate::db::consents::{self, ConsentRow};
+use crate::db::consents::{self as consent_rows, ConsentRow};
 use crate::db::ledger::{self, EventRow, NewEvent};
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::subscriptions;
-use crate::db::{suppressions, webhooks, DbConn, StoreError};
+use crate::db::{suppressions, webhooks, DbConn};
+use crate::domain::conflict::Conflict;
+
+/// The error type of flows and views: callers map it without naming the storage layer.
+pub use crate::db::StoreError;
+
+/// Why a flow did not happen: nothing to act on, a conflict with the current state, or
+/// storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error("no such resource")]
+    NotFound,
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// What happened to the confirmation mail of a request (the API's `confirmation` field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Confirmation {
     Queued,
@@ -48,7 +69,8 @@ pub fn mail_if_allowed(
     }
     if let Some(ip_key) = &consent.client_ip_key {
         let hour_ago = now - chrono::Duration::hours(1);
-        let from_ip = consents::count_mailed_from_ip(conn, &consent.sender_id, ip_key, hour_ago)?;
+        let from_ip =
+            consent_rows::count_mailed_from_ip(conn, &consent.sender_id, ip_key, hour_ago)?;
         // This consent may itself be among them (a resend); it does not count twice.
         let this_one = i64::from(consent.mail_count > 0 && consent.requested_at > hour_ago);
         if from_ip - this_one >= rules.cap_signups_per_ip {
@@ -65,7 +87,7 @@ pub fn mail_if_allowed(
         now,
     );
     outbox::enqueue(conn, &job)?;
-    consents::note_mail_enqueued(conn, &consent.id, now)?;
+    consent_rows::note_mail_enqueued(conn, &consent.id, now)?;
     Ok(Confirmation::Queued)
 }
 
@@ -77,7 +99,7 @@ pub fn end_consent(
     event: NewEvent<'_>,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    consents::set_consent_status(conn, &consent.id, status, now)?;
+    consent_rows::set_consent_status(conn, &consent.id, status, now)?;
     if let Some(sub) = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)? {
         if sub.current_consent_id == consent.id {
             subscriptions::end_subscription(conn, &sub.id, status, now)?;

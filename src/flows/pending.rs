@@ -42,7 +42,7 @@ pub fn expire_due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> Result<u
     Ok(due.len())
 }
 
-/// Outcome of `POST /v1/consents/{id}/resend`.
+/// Outcome of `POST /v1/consents/{id}/resend` (`Done(Queued)`: wake the mail worker).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resend {
     Done(Confirmation),
@@ -58,17 +58,17 @@ pub fn resend(
     consent_id: &str,
     rules: &FlowSettings,
     now: NaiveDateTime,
-) -> Result<(Resend, bool), StoreError> {
+) -> Result<Resend, StoreError> {
     let Some(consent) = consents::find_consent(conn, sender_id, consent_id)? else {
-        return Ok((Resend::NotFound, false));
+        return Ok(Resend::NotFound);
     };
     match consent.status.as_str() {
-        "confirmed" => return Ok((Resend::Done(Confirmation::NotNeeded), false)),
+        "confirmed" => return Ok(Resend::Done(Confirmation::NotNeeded)),
         "pending" if consent.expires_at > now => {}
-        _ => return Ok((Resend::NotPending, false)),
+        _ => return Ok(Resend::NotPending),
     }
     let Some(sub) = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)? else {
-        return Ok((Resend::NotFound, false));
+        return Ok(Resend::NotFound);
     };
     let nonce = new_nonce();
     let expires_at = now + rules.confirm_ttl;
@@ -89,8 +89,5 @@ pub fn resend(
         )
     };
     super::record_event(conn, sender_id, event, now)?;
-    Ok((
-        Resend::Done(confirmation),
-        confirmation == Confirmation::Queued,
-    ))
+    Ok(Resend::Done(confirmation))
 }

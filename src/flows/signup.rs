@@ -55,23 +55,34 @@ pub struct Signup<'a> {
     pub evidence: ClaimedEvidence,
 }
 
-/// The answer to a signup (the API's 202 body).
+/// What a signup decided. Serialised as stored for an `Idempotency-Key` replay (the field
+/// names are those of rows stored before, so keep them).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct SignupAnswer {
-    pub id: String,
+    #[serde(rename = "id")]
+    pub consent_id: String,
+    /// The list's slug.
     pub list: String,
+    /// `pending` | `confirmed` | `suppressed`
     pub status: String,
-    pub confirmation: String,
+    pub confirmation: Confirmation,
 }
 
-/// Records the signup. Call inside a write transaction. Returns the answer and whether a
-/// mail was enqueued (so the caller wakes the mail worker after commit).
+/// A signup's answer and whether it enqueued a mail (so the caller wakes the mail worker
+/// after commit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    pub answer: SignupAnswer,
+    pub mail_queued: bool,
+}
+
+/// Records the signup. Call inside a write transaction.
 pub fn signup(
     conn: &mut DbConn,
     request: &Signup<'_>,
     rules: &FlowSettings,
     now: NaiveDateTime,
-) -> Result<(SignupAnswer, bool), StoreError> {
+) -> Result<Signed, StoreError> {
     let existing = subscriptions::find_subscription(
         conn,
         request.sender_id,
@@ -85,10 +96,10 @@ pub fn signup(
     let salt = new_salt();
     let (consent, repeat) = match current {
         Some(c) if c.status == "confirmed" => {
-            return Ok((
-                answer(request, &c.id, "confirmed", Confirmation::NotNeeded),
-                false,
-            ));
+            return Ok(Signed {
+                answer: answer(request, &c.id, "confirmed", Confirmation::NotNeeded),
+                mail_queued: false,
+            });
         }
         Some(c) if c.status == "pending" && c.expires_at > now => (c, true),
         Some(c) if c.status == "pending" => {
@@ -152,8 +163,10 @@ pub fn signup(
     } else {
         "pending"
     };
-    let queued = confirmation == Confirmation::Queued;
-    Ok((answer(request, &consent.id, status, confirmation), queued))
+    Ok(Signed {
+        answer: answer(request, &consent.id, status, confirmation),
+        mail_queued: confirmation == Confirmation::Queued,
+    })
 }
 
 fn answer(
@@ -163,13 +176,10 @@ fn answer(
     confirmation: Confirmation,
 ) -> SignupAnswer {
     SignupAnswer {
-        id: id.to_owned(),
+        consent_id: id.to_owned(),
         list: request.list.slug.clone(),
         status: status.to_owned(),
-        confirmation: serde_json::to_value(confirmation)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        confirmation,
     }
 }
 

@@ -114,8 +114,7 @@ pub async fn check(
     query: web::Query<CheckQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let list = load_list(&state, &caller.sender_id, &query.list).await?;
-    let email =
-        EmailAddress::parse(&query.email).map_err(|e| ApiError::InvalidEmail(e.to_string()))?;
+    let email = EmailAddress::parse(&query.email)?;
     let sender = load_sender(&state, &caller.sender_id).await?;
     let address_key = state.secrets.hasher.address_key(&email);
     let (sender_id, list_id) = (caller.sender_id.clone(), list.list.id.clone());

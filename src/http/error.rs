@@ -6,8 +6,10 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::auth::AuthError;
-use crate::db::StoreError;
+use crate::domain::conflict::Conflict;
+use crate::domain::email::EmailError;
 use crate::domain::list::FieldError;
+use crate::flows::{FlowError, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -18,7 +20,7 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidField(#[from] FieldError),
     #[error("the email address is not valid: {0}")]
-    InvalidEmail(String),
+    InvalidEmail(#[from] EmailError),
     #[error("a valid API key is required (Authorization: Bearer csk_...)")]
     Unauthorized,
     #[error("this key's role may not use this endpoint")]
@@ -31,8 +33,8 @@ pub enum ApiError {
     UnknownConsentText,
     #[error("this method is not allowed on this resource")]
     MethodNotAllowed,
-    #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
+    #[error("{0}")]
+    Conflict(#[from] Conflict),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("expected Content-Type: {0}")]
@@ -88,7 +90,7 @@ impl ApiError {
                 "method_not_allowed",
                 "Method not allowed",
             ),
-            Conflict { code, .. } => (StatusCode::CONFLICT, code, "Conflict"),
+            Conflict(conflict) => (StatusCode::CONFLICT, conflict.code(), "Conflict"),
             PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -123,6 +125,16 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Unavailable(_) | StoreError::Connect(_) => ApiError::Unavailable,
             other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<FlowError> for ApiError {
+    fn from(error: FlowError) -> Self {
+        match error {
+            FlowError::NotFound => ApiError::NotFound,
+            FlowError::Conflict(conflict) => ApiError::Conflict(conflict),
+            FlowError::Store(e) => e.into(),
         }
     }
 }

@@ -10,6 +10,7 @@ use super::auth::SenderKey;
 use super::error::{ApiError, Problem};
 use crate::clock;
 use crate::db::lists::{self as store, ListChanges, ListRow, ListWithTexts};
+use crate::domain::conflict::Conflict;
 use crate::domain::list::{parse_name, parse_policy_url, ConsentText, ListSlug, Locale};
 use crate::state::AppState;
 
@@ -150,10 +151,7 @@ pub async fn create_list(
         .run(move |conn| store::insert_list(conn, &row, &first_text))
         .await
         .map_err(|e| match e {
-            e if e.is_unique_violation() => ApiError::Conflict {
-                code: "list_exists",
-                detail: "a list with this slug exists already".into(),
-            },
+            e if e.is_unique_violation() => ApiError::Conflict(Conflict::ListExists),
             e => e.into(),
         })?;
     Ok(HttpResponse::Created()
@@ -232,10 +230,7 @@ pub async fn update_list(
         .run(move |conn| store::update_list(conn, &list_id, changes, clock::now()))
         .await
         .map_err(|e| match e {
-            e if e.is_unique_violation() => ApiError::Conflict {
-                code: "concurrent_update",
-                detail: "the list was changed by another request; retry".into(),
-            },
+            e if e.is_unique_violation() => ApiError::Conflict(Conflict::ConcurrentUpdate),
             e => e.into(),
         })?;
     state.caches.lists.clear();

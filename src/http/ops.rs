@@ -1,9 +1,9 @@
 //! Operations endpoints: liveness, readiness, metrics and the OpenAPI document.
 
 use actix_web::{web, HttpResponse};
-use diesel::connection::SimpleConnection;
 
 use super::error::ApiError;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// Process is up. Touches nothing else.
@@ -18,10 +18,7 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200), (status = 503, body = super::error::Problem)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state
-        .db
-        .run(|conn| Ok(conn.batch_execute("SELECT 1")?))
-        .await?;
+    state.db.ping().await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(r#"{"status":"ready"}"#))
@@ -29,9 +26,11 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200)))]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let text = state
-        .metrics
+pub async fn metrics(
+    state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    let text = metrics
         .render(state.db.pool())
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok()

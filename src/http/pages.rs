@@ -4,17 +4,15 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::clock;
-use crate::db::consents::{find_consent_by_id, ConsentRow};
-use crate::db::lists::find_list_by_id;
-use crate::db::senders::find_sender;
-use crate::db::subscriptions::find_subscription_by_id;
-use crate::db::{write_transaction, DbConn, StoreError};
 use crate::domain::token::{verify, Action, LinkClaims, TokenError};
-use crate::flows::links::{self, LinkOutcome, Observed};
+use crate::flows::links::Observed;
+use crate::flows::pages::{self, Page};
+use crate::flows::StoreError;
 use crate::state::AppState;
+use crate::views::pages::PageView;
 
 const CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -52,56 +50,15 @@ const UNSUBSCRIBE: Kind = Kind {
     done: "unsubscribed",
 };
 
-/// What a page shows about the sender and list.
-#[derive(Serialize, Default)]
-struct PageView {
-    lang: &'static str,
-    other_lang_url: String,
-    action_url: String,
-    sender_legal_name: String,
-    sender_postal_address: String,
-    sender_contact: String,
-    list_name: String,
-}
-
-/// The consent a token names, with what its pages show.
-struct Context {
-    consent: ConsentRow,
-    subscription_status: String,
-    view: PageView,
-}
-
-fn load_context(conn: &mut DbConn, consent_id: &str) -> Result<Option<Context>, StoreError> {
-    let Some(consent) = find_consent_by_id(conn, consent_id)? else {
-        return Ok(None);
-    };
-    let sub = find_subscription_by_id(conn, &consent.subscription_id)?;
-    let sender = find_sender(conn, &consent.sender_id)?;
-    let list = find_list_by_id(conn, &consent.list_id)?;
-    let (Some(sub), Some(sender), Some(list)) = (sub, sender, list) else {
-        return Ok(None);
-    };
-    Ok(Some(Context {
-        consent,
-        subscription_status: sub.status,
-        view: PageView {
-            sender_legal_name: sender.legal_name,
-            sender_postal_address: sender.postal_address,
-            sender_contact: sender.contact,
-            list_name: list.name,
-            ..PageView::default()
-        },
-    }))
-}
-
-fn language(query: &PageQuery, consent: Option<&ConsentRow>, req: &HttpRequest) -> &'static str {
+/// `?lang=`, else the consent's locale, else `Accept-Language` (ja or en).
+fn language(query: &PageQuery, locale: Option<&str>, req: &HttpRequest) -> &'static str {
     match query.lang.as_deref() {
         Some("ja") => return "ja",
         Some("en") => return "en",
         _ => {}
     }
-    if let Some(consent) = consent {
-        return if consent.locale == "en" { "en" } else { "ja" };
+    if let Some(locale) = locale {
+        return if locale == "en" { "en" } else { "ja" };
     }
     let accept = req
         .headers()
@@ -194,30 +151,6 @@ fn status_of(page: &str) -> StatusCode {
     }
 }
 
-/// The page a GET shows, decided without changing anything.
-fn page_for_get(kind: Kind, claims: &LinkClaims, ctx: &Context) -> &'static str {
-    let c = &ctx.consent;
-    let nonce_ok = kind.action == Action::Unsubscribe || c.nonce == claims.nonce;
-    if !nonce_ok {
-        return "invalid";
-    }
-    match kind.action {
-        Action::Confirm => match c.status.as_str() {
-            "confirmed" => kind.done,
-            "pending" if c.expires_at > clock::now() => kind.form,
-            _ => "expired",
-        },
-        Action::Refuse if c.status == "refused" => kind.done,
-        Action::Refuse => kind.form,
-        Action::Unsubscribe
-            if matches!(ctx.subscription_status.as_str(), "confirmed" | "pending") =>
-        {
-            kind.form
-        }
-        Action::Unsubscribe => kind.done,
-    }
-}
-
 /// Verifies the link, shows (GET) or acts (POST), and renders the resulting page.
 async fn respond(
     state: web::Data<AppState>,
@@ -232,34 +165,43 @@ async fn respond(
         token: &token,
         explicit_lang: query.lang.is_some(),
     };
-    let outcome = match claims(&state, kind, &token) {
-        Err(page) => Ok((page, None)),
-        Ok(claims) if post => act(&state, kind, &claims, &req).await,
-        Ok(claims) => show(&state, kind, &claims).await,
+    let claims = match claims(&state, kind, &token) {
+        Ok(claims) => claims,
+        Err(page) => {
+            let lang = language(&query, None, &req);
+            return render(&state, &target, page, PageView::default(), lang);
+        }
     };
-    match outcome {
-        Ok((page, ctx)) => {
-            let lang = language(&query, ctx.as_ref().map(|c| &c.consent), &req);
+    let seen = post.then(|| observed(&state, &req));
+    let shown = state
+        .db
+        .run(move |conn| match &seen {
+            Some(seen) => pages::act(conn, &claims, seen),
+            None => pages::show(conn, &claims),
+        })
+        .await;
+    match shown {
+        Ok(shown) => {
+            if shown.changed {
+                state.webhook_wake.notify_one();
+            }
+            let page = match shown.page {
+                Page::Form => kind.form,
+                Page::Done => kind.done,
+                Page::Expired => "expired",
+                Page::Invalid => "invalid",
+            };
+            let ctx = shown.context;
+            let lang = language(
+                &query,
+                ctx.as_ref().map(|c| c.consent.locale.as_str()),
+                &req,
+            );
             let view = ctx.map(|c| c.view).unwrap_or_default();
             render(&state, &target, page, view, lang)
         }
         Err(error) => unavailable(error),
     }
-}
-
-/// The page a GET shows; nothing changes.
-async fn show(
-    state: &AppState,
-    kind: Kind,
-    claims: &LinkClaims,
-) -> Result<(&'static str, Option<Context>), StoreError> {
-    let id = claims.consent_id.to_string();
-    Ok(
-        match state.db.run(move |conn| load_context(conn, &id)).await? {
-            Some(ctx) => (page_for_get(kind, claims, &ctx), Some(ctx)),
-            None => ("invalid", None),
-        },
-    )
 }
 
 fn observed(state: &AppState, req: &HttpRequest) -> Observed {
@@ -282,39 +224,6 @@ fn observed(state: &AppState, req: &HttpRequest) -> Observed {
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(512).collect());
     Observed { ip, user_agent }
-}
-
-/// The button was pressed: confirm, refuse or unsubscribe, then the page that says so.
-async fn act(
-    state: &AppState,
-    kind: Kind,
-    claims: &LinkClaims,
-    req: &HttpRequest,
-) -> Result<(&'static str, Option<Context>), StoreError> {
-    let seen = observed(state, req);
-    let id = claims.consent_id.to_string();
-    let nonce = claims.nonce.clone();
-    let (outcome, ctx) = state
-        .db
-        .run(move |conn| {
-            let now = clock::now();
-            let outcome = write_transaction(conn, |conn| match kind.action {
-                Action::Confirm => links::confirm(conn, &id, &nonce, &seen, now),
-                Action::Refuse => links::refuse(conn, &id, &nonce, &seen, now),
-                Action::Unsubscribe => links::unsubscribe(conn, &id, "one_click", &seen, now),
-            })?;
-            Ok((outcome, load_context(conn, &id)?))
-        })
-        .await?;
-    if outcome == LinkOutcome::Done {
-        state.webhook_wake.notify_one();
-    }
-    let page = match outcome {
-        LinkOutcome::Done | LinkOutcome::Already => kind.done,
-        LinkOutcome::Expired => "expired",
-        LinkOutcome::Invalid => "invalid",
-    };
-    Ok((page, ctx))
 }
 
 fn unavailable(error: StoreError) -> HttpResponse {

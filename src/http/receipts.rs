@@ -10,6 +10,7 @@ use crate::db::ledger::events_for_consent;
 use crate::db::senders::find_sender;
 use crate::db::subscriptions::find_subscription_by_id;
 use crate::db::{consents, lists, DbConn, StoreError};
+use crate::domain::conflict::Conflict;
 use crate::state::AppState;
 
 /// Why there is no receipt to give.
@@ -37,11 +38,7 @@ pub async fn receipt(
     match built {
         Ok(receipt) => Ok(HttpResponse::Ok().json(receipt)),
         Err(NoReceipt::NotFound) => Err(ApiError::NotFound),
-        Err(NoReceipt::NotConfirmed) => Err(ApiError::Conflict {
-            code: "not_confirmed",
-            detail: "a receipt documents a confirmed consent; this request was never confirmed"
-                .into(),
-        }),
+        Err(NoReceipt::NotConfirmed) => Err(ApiError::Conflict(Conflict::NotConfirmed)),
     }
 }
 

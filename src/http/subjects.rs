@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{ReaderKey, SenderKey};
-use super::consents::{consent_view, ConsentView};
 use super::error::{ApiError, Problem};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::stored::sign_head;
@@ -21,6 +20,7 @@ use crate::db::{DbConn, StoreError};
 use crate::domain::email::EmailAddress;
 use crate::flows::erasure::erase_subject;
 use crate::state::AppState;
+use crate::views::consent::{consent_view, ConsentView};
 
 #[derive(Deserialize, IntoParams)]
 pub struct SubjectQuery {
@@ -82,7 +82,7 @@ fn subject_view(
 }
 
 fn parse_email(raw: &str) -> Result<EmailAddress, ApiError> {
-    EmailAddress::parse(raw).map_err(|e| ApiError::InvalidEmail(e.to_string()))
+    Ok(EmailAddress::parse(raw)?)
 }
 
 fn wants_html(req: &HttpRequest) -> bool {

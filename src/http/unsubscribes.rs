@@ -45,8 +45,7 @@ pub async fn record_unsubscribe(
     body: web::Json<UnsubscribeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let email =
-        EmailAddress::parse(&body.email).map_err(|e| ApiError::InvalidEmail(e.to_string()))?;
+    let email = EmailAddress::parse(&body.email)?;
     if !CHANNELS.contains(&body.channel.as_str()) {
         return Err(ApiError::InvalidRequest(format!(
             "`channel` must be one of {}",

@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 use super::auth::SenderKey;
 use super::error::{ApiError, Problem};
 use crate::clock;
-use crate::db::webhooks::{delete_webhook, delivery_stats, find_webhook, save_webhook, WebhookRow};
-use crate::db::write_transaction;
-use crate::domain::webhook::{new_secret, parse_event_kinds, WebhookUrl};
+use crate::domain::webhook::{parse_event_kinds, WebhookUrl};
+use crate::flows::webhook::{configure, remove as remove_webhook, WebhookConfig};
 use crate::state::AppState;
+use crate::views::webhook::webhook_view;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -66,32 +66,17 @@ pub async fn save(
         .into_iter()
         .map(str::to_owned)
         .collect();
+    let config = WebhookConfig {
+        url,
+        kinds,
+        rotate_secret: body.rotate_secret,
+    };
     let sender_id = caller.sender_id.clone();
-    let events = serde_json::to_string(&kinds).unwrap_or_default();
-    let url_text = url.as_str().to_owned();
-    let saved = state
+    let (saved, config) = state
         .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                let now = clock::now();
-                let existing = find_webhook(conn, &sender_id)?;
-                let secret = match &existing {
-                    Some(hook) if !body.rotate_secret => hook.secret.clone(),
-                    _ => new_secret(),
-                };
-                let row = WebhookRow {
-                    sender_id: sender_id.clone(),
-                    url: url_text,
-                    events,
-                    secret,
-                    created_at: existing.map_or(now, |h| h.created_at),
-                    updated_at: now,
-                };
-                save_webhook(conn, &row)?;
-                Ok(row)
-            })
-        })
+        .run(move |conn| Ok((configure(conn, &sender_id, &config)?, config)))
         .await?;
+    let kinds = config.kinds;
     Ok(HttpResponse::Ok().json(WebhookSaved {
         url: saved.url,
         events: kinds,
@@ -105,25 +90,20 @@ pub async fn save(
     security(("bearer" = [])))]
 pub async fn show(caller: SenderKey, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let sender_id = caller.sender_id.clone();
-    let found = state
+    let (hook, stats) = state
         .db
-        .run(move |conn| {
-            let Some(hook) = find_webhook(conn, &sender_id)? else {
-                return Ok(None);
-            };
-            Ok(Some((hook, delivery_stats(conn, &sender_id)?)))
-        })
-        .await?;
-    let (hook, (queued, failed, last_error)) = found.ok_or(ApiError::NotFound)?;
+        .run(move |conn| webhook_view(conn, &sender_id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(WebhookShown {
         events: hook.kinds(),
         url: hook.url,
         created_at: clock::rfc3339(hook.created_at),
         updated_at: clock::rfc3339(hook.updated_at),
         deliveries: Deliveries {
-            queued,
-            failed,
-            last_error,
+            queued: stats.queued,
+            failed: stats.failed,
+            last_error: stats.last_error,
         },
     }))
 }
@@ -139,7 +119,7 @@ pub async fn remove(
     let sender_id = caller.sender_id.clone();
     let removed = state
         .db
-        .run(move |conn| write_transaction(conn, |conn| delete_webhook(conn, &sender_id)))
+        .run(move |conn| remove_webhook(conn, &sender_id))
         .await?;
     if removed {
         Ok(HttpResponse::NoContent().finish())

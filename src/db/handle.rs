@@ -1,0 +1,138 @@
+//! `Db`: the pool plus the ways request code reaches it (blocking pool, thread-local reader,
+//! scan connection).
+
+use diesel::connection::SimpleConnection;
+
+use super::pool::{connect, migrate, ConnectionManager};
+use super::{Backend, DatabaseUrl, DbConn, Pool, PooledConn, StoreError};
+
+/// The pool plus the ways request code reaches it: on a blocking thread, or, for a short
+/// indexed SQLite read on the hot path, right here.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+    url: DatabaseUrl,
+}
+
+std::thread_local! {
+    /// One SQLite connection per server worker thread for `Db::read`, with the URL it is for.
+    static READER: std::cell::RefCell<Option<(String, DbConn)>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Db {
+    pub fn new(pool: Pool, url: &DatabaseUrl) -> Self {
+        Self {
+            pool,
+            backend: url.backend(),
+            url: url.clone(),
+        }
+    }
+
+    /// Runs a short read. On SQLite it runs on the calling thread with that thread's own
+    /// connection: a point lookup by unique index in WAL mode takes microseconds and never
+    /// waits for a writer, which costs less than the hop to the blocking pool and back (the
+    /// hop, not the lookup, capped checks at ~1/6 of the HTTP layer's rate). On PostgreSQL a
+    /// read is a network round trip, so it goes to the blocking pool like any other call.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.backend != Backend::Sqlite {
+            return self.run(f).await;
+        }
+        READER.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let url = self.url.connection_string();
+            if slot.as_ref().is_none_or(|(for_url, _)| for_url != url) {
+                let manager = ConnectionManager {
+                    url: self.url.clone(),
+                };
+                let conn =
+                    r2d2::ManageConnection::connect(&manager).map_err(StoreError::Connect)?;
+                *slot = Some((url.to_owned(), conn));
+            }
+            let Some((_, conn)) = slot.as_mut() else {
+                return Err(StoreError::Cancelled);
+            };
+            let result = f(conn);
+            if result.is_err() {
+                // A broken connection must not stick to this thread.
+                *slot = None;
+            }
+            result
+        })
+    }
+
+    /// Readiness: storage answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|conn| Ok(conn.batch_execute("SELECT 1")?)).await
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool, so diesel never blocks
+    /// the async reactor.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| StoreError::Cancelled)?
+    }
+
+    /// Runs `f` on the blocking pool with a [`Db::scan_connection`] of its own.
+    pub async fn scan<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || f(&mut db.scan_connection()?))
+            .await
+            .map_err(|_| StoreError::Cancelled)?
+    }
+
+    /// A connection for synchronous callers (CLI commands, start-up).
+    pub fn get(&self) -> Result<PooledConn, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// A connection of its own, outside the pool, for a long sequential scan (an export or a
+    /// verification of a whole chain) that must not hold a pooled connection for minutes.
+    /// On SQLite it reads without memory-mapping the file, so a scan of millions of events
+    /// does not map the whole database into the process.
+    pub fn scan_connection(&self) -> Result<DbConn, StoreError> {
+        let manager = ConnectionManager {
+            url: self.url.clone(),
+        };
+        let mut conn = r2d2::ManageConnection::connect(&manager).map_err(StoreError::Connect)?;
+        if let DbConn::Sqlite(c) = &mut conn {
+            c.batch_execute("PRAGMA mmap_size = 0;")?;
+        }
+        Ok(conn)
+    }
+}
+
+/// Opens the database, applies migrations and returns the handle.
+pub fn open(url: &DatabaseUrl, pool_size: u32) -> anyhow::Result<Db> {
+    let pool = connect(url, pool_size)?;
+    let applied = migrate(&mut *pool.get()?)?;
+    for version in &applied {
+        tracing::info!(version, "applied migration");
+    }
+    Ok(Db::new(pool, url))
+}
