@@ -11,6 +11,7 @@ use tokio::sync::{watch, Notify};
 use crate::clock;
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::Db;
+use crate::domain::job_kind::OutboxKind;
 
 const LEASE: chrono::Duration = chrono::Duration::minutes(2);
 const BATCH: i64 = 32;
@@ -20,7 +21,7 @@ const POLL: Duration = Duration::from_secs(1);
 /// claimed are finished first.
 pub async fn run<F, Fut>(
     db: Db,
-    kind: &'static str,
+    kind: OutboxKind,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
     deliver: F,
@@ -44,7 +45,7 @@ pub async fn run<F, Fut>(
                 continue;
             }
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, kind, "cannot claim outbox jobs"),
+            Err(error) => tracing::warn!(%error, kind = kind.as_str(), "cannot claim outbox jobs"),
         }
         tokio::select! {
             _ = wake.notified() => {}

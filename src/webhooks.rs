@@ -14,6 +14,7 @@ use crate::db::ledger::{find_event, EventWithPii};
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::webhooks::{find_webhook, WebhookRow};
 use crate::db::{write_transaction, Db, DbConn, StoreError};
+use crate::domain::job_kind::OutboxKind;
 use crate::domain::webhook::{is_public, signature, WebhookUrl};
 use crate::jobs::next_attempt;
 
@@ -50,7 +51,7 @@ impl WebhookWorker {
     /// Runs until `stop` turns true; the jobs already claimed are finished first.
     pub async fn run(self, stop: watch::Receiver<bool>) {
         let (db, wake) = (self.db.clone(), self.wake.clone());
-        crate::jobs::run(db, "webhook", wake, stop, |job| self.deliver(job)).await;
+        crate::jobs::run(db, OutboxKind::Webhook, wake, stop, |job| self.deliver(job)).await;
     }
 
     async fn deliver(&self, job: OutboxRow) {

@@ -6,17 +6,18 @@ use diesel::prelude::*;
 
 use super::schema::outbox;
 use super::{write_transaction, DbConn, StoreError};
+use crate::domain::job_kind::{OutboxKind, OutboxStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
 #[diesel(table_name = outbox)]
 pub struct OutboxRow {
     pub id: String,
-    pub kind: String,
+    pub kind: OutboxKind,
     pub sender_id: String,
     pub consent_id: Option<String>,
     pub abuse_key: Option<String>,
     pub payload: String,
-    pub status: String,
+    pub status: OutboxStatus,
     pub attempts: i64,
     pub next_attempt_at: NaiveDateTime,
     pub locked_until: Option<NaiveDateTime>,
@@ -28,7 +29,7 @@ pub struct OutboxRow {
 impl OutboxRow {
     /// A job due now.
     pub fn new(
-        kind: &str,
+        kind: OutboxKind,
         sender_id: &str,
         consent_id: Option<&str>,
         abuse_key: Option<&str>,
@@ -37,12 +38,12 @@ impl OutboxRow {
     ) -> Self {
         Self {
             id: uuid::Uuid::now_v7().to_string(),
-            kind: kind.to_owned(),
+            kind,
             sender_id: sender_id.to_owned(),
             consent_id: consent_id.map(str::to_owned),
             abuse_key: abuse_key.map(str::to_owned),
             payload,
-            status: "queued".into(),
+            status: OutboxStatus::Queued,
             attempts: 0,
             next_attempt_at: at,
             locked_until: None,
@@ -67,7 +68,7 @@ pub fn count_mail_for_abuse_key(
     since: NaiveDateTime,
 ) -> Result<i64, StoreError> {
     Ok(outbox::table
-        .filter(outbox::kind.eq("mail"))
+        .filter(outbox::kind.eq(OutboxKind::Mail))
         .filter(outbox::abuse_key.eq(abuse_key))
         .filter(outbox::created_at.gt(since))
         .count()
@@ -89,7 +90,7 @@ pub fn lock_abuse_key(conn: &mut DbConn, abuse_key: &str) -> Result<(), StoreErr
 /// until the lease ends or the job is settled.
 pub fn claim_due(
     conn: &mut DbConn,
-    kind: &str,
+    kind: OutboxKind,
     now: NaiveDateTime,
     lease: Duration,
     limit: i64,
@@ -111,7 +112,7 @@ pub fn claim_due(
         sqlite => write_transaction(sqlite, |conn| {
             let due: Vec<OutboxRow> = outbox::table
                 .filter(outbox::kind.eq(kind))
-                .filter(outbox::status.eq("queued"))
+                .filter(outbox::status.eq(OutboxStatus::Queued))
                 .filter(outbox::next_attempt_at.le(now))
                 .filter(
                     outbox::locked_until
@@ -134,7 +135,7 @@ pub fn claim_due(
 pub fn mark_sent(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<(), StoreError> {
     diesel::update(outbox::table.find(id))
         .set((
-            outbox::status.eq("sent"),
+            outbox::status.eq(OutboxStatus::Sent),
             outbox::sent_at.eq(at),
             outbox::locked_until.eq(None::<NaiveDateTime>),
             outbox::attempts.eq(outbox::attempts + 1),
@@ -151,9 +152,9 @@ pub fn mark_attempt_failed(
     retry_at: Option<NaiveDateTime>,
 ) -> Result<(), StoreError> {
     let status = if retry_at.is_some() {
-        "queued"
+        OutboxStatus::Queued
     } else {
-        "failed"
+        OutboxStatus::Failed
     };
     diesel::update(outbox::table.find(id))
         .set((
@@ -170,7 +171,7 @@ pub fn mark_attempt_failed(
 /// Jobs still queued (for metrics and tests).
 pub fn count_queued(conn: &mut DbConn) -> Result<i64, StoreError> {
     Ok(outbox::table
-        .filter(outbox::status.eq("queued"))
+        .filter(outbox::status.eq(OutboxStatus::Queued))
         .count()
         .get_result(conn)?)
 }

@@ -8,6 +8,7 @@ use super::ledger::EventRow;
 use super::outbox::{self, OutboxRow};
 use super::schema::{outbox as outbox_table, webhooks};
 use super::{DbConn, StoreError};
+use crate::domain::job_kind::{OutboxKind, OutboxStatus};
 use crate::domain::webhook::EVENT_KINDS;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -57,9 +58,9 @@ pub fn save_webhook(conn: &mut DbConn, row: &WebhookRow) -> Result<(), StoreErro
 pub fn delete_webhook(conn: &mut DbConn, sender_id: &str) -> Result<bool, StoreError> {
     diesel::delete(
         outbox_table::table
-            .filter(outbox_table::kind.eq("webhook"))
+            .filter(outbox_table::kind.eq(OutboxKind::Webhook))
             .filter(outbox_table::sender_id.eq(sender_id))
-            .filter(outbox_table::status.eq("queued")),
+            .filter(outbox_table::status.eq(OutboxStatus::Queued)),
     )
     .execute(conn)?;
     Ok(diesel::delete(webhooks::table.find(sender_id)).execute(conn)? > 0)
@@ -83,7 +84,7 @@ pub fn enqueue_if_subscribed(
     }
     let payload = serde_json::json!({ "event_id": event.id }).to_string();
     let job = OutboxRow::new(
-        "webhook",
+        OutboxKind::Webhook,
         &event.sender_id,
         event.consent_id.as_deref(),
         None,
@@ -100,15 +101,15 @@ pub fn delivery_stats(
 ) -> Result<(i64, i64, Option<String>), StoreError> {
     let mine = || {
         outbox_table::table
-            .filter(outbox_table::kind.eq("webhook"))
+            .filter(outbox_table::kind.eq(OutboxKind::Webhook))
             .filter(outbox_table::sender_id.eq(sender_id))
     };
     let queued = mine()
-        .filter(outbox_table::status.eq("queued"))
+        .filter(outbox_table::status.eq(OutboxStatus::Queued))
         .count()
         .get_result(conn)?;
     let failed = mine()
-        .filter(outbox_table::status.eq("failed"))
+        .filter(outbox_table::status.eq(OutboxStatus::Failed))
         .count()
         .get_result(conn)?;
     let last_error = mine()

@@ -22,6 +22,7 @@ use crate::db::outbox::{self, OutboxRow};
 use crate::db::subscriptions;
 use crate::db::{suppressions, webhooks, DbConn};
 use crate::domain::conflict::Conflict;
+use crate::domain::job_kind::OutboxKind;
 
 /// The error type of flows and views: callers map it without naming the storage layer.
 pub use crate::db::StoreError;
@@ -79,7 +80,7 @@ pub fn mail_if_allowed(
     }
     let payload = serde_json::json!({ "consent_id": consent.id }).to_string();
     let job = OutboxRow::new(
-        "mail",
+        OutboxKind::Mail,
         &consent.sender_id,
         Some(&consent.id),
         Some(abuse_key),

@@ -23,6 +23,7 @@ use crate::db::outbox::{self, OutboxRow};
 use crate::db::senders::{find_sender, Sender};
 use crate::db::subscriptions;
 use crate::db::{write_transaction, Db, DbConn, StoreError};
+use crate::domain::job_kind::OutboxKind;
 use crate::domain::token::{sign, Action, LinkClaims};
 use crate::jobs::next_attempt;
 use crate::secrets::Secrets;
@@ -50,7 +51,7 @@ impl MailWorker {
     /// Runs until `stop` turns true; a job in flight is finished first.
     pub async fn run(self, stop: watch::Receiver<bool>) {
         let (db, wake) = (self.db.clone(), self.wake.clone());
-        crate::jobs::run(db, "mail", wake, stop, |job| self.deliver(job)).await;
+        crate::jobs::run(db, OutboxKind::Mail, wake, stop, |job| self.deliver(job)).await;
     }
 
     async fn deliver(&self, job: OutboxRow) {
