@@ -21,6 +21,7 @@ use consentry::domain::api_key::Role;
 use consentry::domain::email::{AddressHasher, EmailAddress};
 use consentry::domain::list::ConsentText;
 use consentry::domain::sender::SenderProfile;
+use consentry::domain::status::{ConsentStatus, SubscriptionStatus};
 use diesel::prelude::*;
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
@@ -81,7 +82,7 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<String> {
                 address_key: hasher.address_key(&address),
                 abuse_key: hasher.abuse_key(&address),
                 email: Some(address.as_str().to_owned()),
-                status: "confirmed".into(),
+                status: SubscriptionStatus::Confirmed,
                 current_consent_id: consent_id.clone(),
                 confirmed_at: Some(now),
                 evidence_sha256: "0".repeat(64),
@@ -92,7 +93,7 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<String> {
                 sender_id: sender_id.clone(),
                 list_id: list.id.clone(),
                 subscription_id: sub_id,
-                status: "confirmed".into(),
+                status: ConsentStatus::Confirmed,
                 locale: "ja".into(),
                 consent_text_sha256: text.sha256().to_owned(),
                 collection_method: "web_form".into(),

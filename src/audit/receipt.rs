@@ -9,6 +9,7 @@ use crate::clock;
 use crate::db::consents::ConsentRow;
 use crate::db::lists::ListRow;
 use crate::db::senders::Sender;
+use crate::domain::status::ConsentStatus;
 
 pub const VERSION: &str = "KI-CR-v1.1.0";
 
@@ -34,7 +35,9 @@ pub struct ReceiptInput<'a> {
 pub fn consent_receipt(input: &ReceiptInput<'_>) -> Option<Value> {
     let c = input.consent;
     let confirmed_at = c.confirmed_at?;
-    let withdrawn_at = c.ended_at.filter(|_| c.status == "unsubscribed");
+    let withdrawn_at = c
+        .ended_at
+        .filter(|_| c.status == ConsentStatus::Unsubscribed);
     let termination = match withdrawn_at {
         Some(at) => format!("Withdrawn by the PII principal at {}.", clock::rfc3339(at)),
         None => format!(

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::consents;
 use super::{DbConn, StoreError};
+use crate::domain::status::ConsentStatus;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = consents)]
@@ -14,7 +15,7 @@ pub struct ConsentRow {
     pub sender_id: String,
     pub list_id: String,
     pub subscription_id: String,
-    pub status: String,
+    pub status: ConsentStatus,
     pub locale: String,
     pub consent_text_sha256: String,
     pub collection_method: String,
@@ -71,11 +72,11 @@ pub fn insert_consent(conn: &mut DbConn, row: &ConsentRow) -> Result<(), StoreEr
 pub fn set_consent_status(
     conn: &mut DbConn,
     id: &str,
-    status: &str,
+    status: ConsentStatus,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
     let target = consents::table.find(id);
-    if status == "confirmed" {
+    if status == ConsentStatus::Confirmed {
         diesel::update(target)
             .set((consents::status.eq(status), consents::confirmed_at.eq(at)))
             .execute(conn)?;
@@ -141,7 +142,7 @@ pub fn due_expiries(
     limit: i64,
 ) -> Result<Vec<ConsentRow>, StoreError> {
     Ok(consents::table
-        .filter(consents::status.eq("pending"))
+        .filter(consents::status.eq(ConsentStatus::Pending))
         .filter(consents::expires_at.le(now))
         .order(consents::expires_at.asc())
         .limit(limit)
@@ -173,7 +174,11 @@ pub fn due_for_minimising(
         .filter(consents::sender_id.eq(sender_id))
         .filter(consents::minimised_at.is_null())
         .filter(consents::ended_at.lt(cutoff))
-        .filter(consents::status.eq_any(["unsubscribed", "expired", "refused"]))
+        .filter(consents::status.eq_any([
+            ConsentStatus::Unsubscribed,
+            ConsentStatus::Expired,
+            ConsentStatus::Refused,
+        ]))
         .order(consents::ended_at.asc())
         .limit(limit)
         .select(ConsentRow::as_select())

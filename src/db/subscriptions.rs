@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::consents::ConsentRow;
 use super::schema::subscriptions;
 use super::{DbConn, StoreError};
+use crate::domain::status::SubscriptionStatus;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = subscriptions)]
@@ -18,7 +19,7 @@ pub struct SubscriptionRow {
     pub address_key: String,
     pub abuse_key: String,
     pub email: Option<String>,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub current_consent_id: String,
     /// Of the current consent.
     pub confirmed_at: Option<NaiveDateTime>,
@@ -85,7 +86,7 @@ pub fn point_subscription(
 ) -> Result<(), StoreError> {
     diesel::update(subscriptions::table.find(id))
         .set((
-            subscriptions::status.eq(&consent.status),
+            subscriptions::status.eq(consent.status.subscription_status()),
             subscriptions::current_consent_id.eq(&consent.id),
             subscriptions::confirmed_at.eq(consent.confirmed_at),
             subscriptions::evidence_sha256.eq(&consent.evidence_sha256),
@@ -104,7 +105,7 @@ pub fn confirm_subscription(
 ) -> Result<(), StoreError> {
     diesel::update(subscriptions::table.find(id))
         .set((
-            subscriptions::status.eq("confirmed"),
+            subscriptions::status.eq(SubscriptionStatus::Confirmed),
             subscriptions::confirmed_at.eq(at),
             subscriptions::updated_at.eq(at),
         ))
@@ -116,7 +117,7 @@ pub fn confirm_subscription(
 pub fn end_subscription(
     conn: &mut DbConn,
     id: &str,
-    status: &str,
+    status: SubscriptionStatus,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
     diesel::update(subscriptions::table.find(id))
@@ -134,13 +135,11 @@ pub fn erase_address(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<(
     diesel::update(subscriptions::table.find(id))
         .set(subscriptions::email.eq(None::<String>))
         .execute(conn)?;
-    diesel::update(
-        subscriptions::table
-            .find(id)
-            .filter(subscriptions::status.eq_any(["pending", "confirmed"])),
-    )
+    diesel::update(subscriptions::table.find(id).filter(
+        subscriptions::status.eq_any([SubscriptionStatus::Pending, SubscriptionStatus::Confirmed]),
+    ))
     .set((
-        subscriptions::status.eq("unsubscribed"),
+        subscriptions::status.eq(SubscriptionStatus::Unsubscribed),
         subscriptions::updated_at.eq(at),
     ))
     .execute(conn)?;
@@ -151,7 +150,7 @@ pub fn erase_address(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<(
 #[derive(Debug, Clone, Queryable)]
 pub struct CheckRow {
     pub address_key: String,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub consent_id: String,
     pub confirmed_at: Option<NaiveDateTime>,
     pub evidence_sha256: String,

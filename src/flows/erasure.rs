@@ -12,6 +12,7 @@ use crate::db::ledger::{self, NewEvent};
 use crate::db::senders::{self, Sender};
 use crate::db::subscriptions;
 use crate::db::{outbox, suppressions, write_transaction, DbConn, StoreError};
+use crate::domain::status::ConsentStatus;
 
 /// Why personal data is removed (the `reason` of the `erased` event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +80,8 @@ fn erase_rows(
     let ids = [consent.id.clone()];
     let records = ledger::erase_pii_of_consents(conn, &consent.sender_id, &ids, now)?;
     outbox::clear_errors_of_consents(conn, &ids)?;
-    if matches!(consent.status.as_str(), "pending" | "confirmed") {
-        consents::set_consent_status(conn, &consent.id, "unsubscribed", now)?;
+    if consent.status.is_live() {
+        consents::set_consent_status(conn, &consent.id, ConsentStatus::Unsubscribed, now)?;
     }
     Ok(Some(records))
 }

@@ -11,6 +11,7 @@ use crate::db::ledger::{self, NewEvent};
 use crate::db::subscriptions::{self, SubscriptionRow};
 use crate::db::{suppressions, DbConn, StoreError};
 use crate::domain::ledger::Pii;
+use crate::domain::status::ConsentStatus;
 
 /// What the page should say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,17 +75,17 @@ pub fn confirm(
     let Some((consent, sub)) = load_current(conn, consent_id, nonce)? else {
         return Ok(LinkOutcome::Invalid);
     };
-    match consent.status.as_str() {
-        "confirmed" => return Ok(LinkOutcome::Already),
-        "pending" if consent.expires_at > now => {}
-        "pending" => {
+    match consent.status {
+        ConsentStatus::Confirmed => return Ok(LinkOutcome::Already),
+        ConsentStatus::Pending if consent.expires_at > now => {}
+        ConsentStatus::Pending => {
             super::pending::expire(conn, &consent, now)?;
             return Ok(LinkOutcome::Expired);
         }
         _ => return Ok(LinkOutcome::Expired),
     }
     let sent_at = ledger::last_event_at(conn, &consent.id, "confirmation_sent")?;
-    consents::set_consent_status(conn, &consent.id, "confirmed", now)?;
+    consents::set_consent_status(conn, &consent.id, ConsentStatus::Confirmed, now)?;
     if sub.current_consent_id == consent.id {
         subscriptions::confirm_subscription(conn, &sub.id, now)?;
     }
@@ -116,7 +117,7 @@ pub fn refuse(
     let Some((consent, sub)) = load_current(conn, consent_id, nonce)? else {
         return Ok(LinkOutcome::Invalid);
     };
-    if consent.status == "refused" {
+    if consent.status == ConsentStatus::Refused {
         return Ok(LinkOutcome::Already);
     }
     suppressions::suppress(conn, suppressions::GLOBAL, &sub.address_key, "refused")?;
@@ -129,7 +130,7 @@ pub fn refuse(
             json!({ "previous_status": consent.status, "suppression": "global" }),
         )
     };
-    end_consent(conn, &consent, "refused", event, now)?;
+    end_consent(conn, &consent, ConsentStatus::Refused, event, now)?;
     Ok(LinkOutcome::Done)
 }
 
@@ -145,7 +146,7 @@ pub fn unsubscribe(
     let Some((_, sub)) = load(conn, consent_id)? else {
         return Ok(LinkOutcome::Invalid);
     };
-    if !matches!(sub.status.as_str(), "confirmed" | "pending") {
+    if !sub.status.is_live() {
         return Ok(LinkOutcome::Already);
     }
     let Some(current) = consents::find_consent_by_id(conn, &sub.current_consent_id)? else {
@@ -160,6 +161,6 @@ pub fn unsubscribe(
             json!({ "channel": channel, "link_consent_id": consent_id }),
         )
     };
-    end_consent(conn, &current, "unsubscribed", event, now)?;
+    end_consent(conn, &current, ConsentStatus::Unsubscribed, event, now)?;
     Ok(LinkOutcome::Done)
 }

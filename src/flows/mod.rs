@@ -23,6 +23,7 @@ use crate::db::subscriptions;
 use crate::db::{suppressions, webhooks, DbConn};
 use crate::domain::conflict::Conflict;
 use crate::domain::job_kind::OutboxKind;
+use crate::domain::status::ConsentStatus;
 
 /// The error type of flows and views: callers map it without naming the storage layer.
 pub use crate::db::StoreError;
@@ -96,14 +97,14 @@ pub fn mail_if_allowed(
 pub fn end_consent(
     conn: &mut DbConn,
     consent: &ConsentRow,
-    status: &'static str,
+    status: ConsentStatus,
     event: NewEvent<'_>,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
     consent_rows::set_consent_status(conn, &consent.id, status, now)?;
     if let Some(sub) = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)? {
         if sub.current_consent_id == consent.id {
-            subscriptions::end_subscription(conn, &sub.id, status, now)?;
+            subscriptions::end_subscription(conn, &sub.id, status.subscription_status(), now)?;
         }
     }
     record_event(conn, &consent.sender_id, event, now)?;

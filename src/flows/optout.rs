@@ -10,6 +10,7 @@ use crate::db::ledger::NewEvent;
 use crate::db::subscriptions;
 use crate::db::{DbConn, StoreError};
 use crate::domain::ledger::Pii;
+use crate::domain::status::{ConsentStatus, SubscriptionStatus};
 
 pub struct OptOut<'a> {
     pub sender_id: &'a str,
@@ -36,7 +37,7 @@ pub fn record(
         .iter()
         .filter(|s| opt_out.list_id.is_none_or(|l| l == s.list_id))
     {
-        if matches!(sub.status.as_str(), "confirmed" | "pending") {
+        if sub.status.is_live() {
             let Some(current) = consents::find_consent_by_id(conn, &sub.current_consent_id)? else {
                 continue;
             };
@@ -53,11 +54,13 @@ pub fn record(
                     json!({ "channel": opt_out.channel, "received_at": crate::clock::rfc3339(opt_out.received_at) }),
                 )
             };
-            end_consent(conn, &current, "unsubscribed", event, now)?;
+            end_consent(conn, &current, ConsentStatus::Unsubscribed, event, now)?;
         }
         if matches!(
-            sub.status.as_str(),
-            "confirmed" | "pending" | "unsubscribed"
+            sub.status,
+            SubscriptionStatus::Confirmed
+                | SubscriptionStatus::Pending
+                | SubscriptionStatus::Unsubscribed
         ) {
             lists.push(sub.list_id.clone());
         }

@@ -4,6 +4,7 @@
 use super::links::{self, LinkOutcome, Observed};
 use crate::clock;
 use crate::db::{write_transaction, DbConn, StoreError};
+use crate::domain::status::ConsentStatus;
 use crate::domain::token::{Action, LinkClaims};
 use crate::views::pages::{load_context, PageContext};
 
@@ -34,18 +35,14 @@ pub fn page_for_get(action: Action, claims: &LinkClaims, ctx: &PageContext) -> P
         return Page::Invalid;
     }
     match action {
-        Action::Confirm => match c.status.as_str() {
-            "confirmed" => Page::Done,
-            "pending" if c.expires_at > clock::now() => Page::Form,
+        Action::Confirm => match c.status {
+            ConsentStatus::Confirmed => Page::Done,
+            ConsentStatus::Pending if c.expires_at > clock::now() => Page::Form,
             _ => Page::Expired,
         },
-        Action::Refuse if c.status == "refused" => Page::Done,
+        Action::Refuse if c.status == ConsentStatus::Refused => Page::Done,
         Action::Refuse => Page::Form,
-        Action::Unsubscribe
-            if matches!(ctx.subscription_status.as_str(), "confirmed" | "pending") =>
-        {
-            Page::Form
-        }
+        Action::Unsubscribe if ctx.subscription_status.is_live() => Page::Form,
         Action::Unsubscribe => Page::Done,
     }
 }

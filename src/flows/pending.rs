@@ -9,6 +9,7 @@ use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::NewEvent;
 use crate::db::subscriptions;
 use crate::db::{write_transaction, DbConn, StoreError};
+use crate::domain::status::ConsentStatus;
 use crate::domain::token::new_nonce;
 
 /// Marks one pending consent expired. Call inside a write transaction.
@@ -24,7 +25,7 @@ pub fn expire(
             json!({ "expires_at": crate::clock::rfc3339(consent.expires_at) }),
         )
     };
-    end_consent(conn, consent, "expired", event, now)
+    end_consent(conn, consent, ConsentStatus::Expired, event, now)
 }
 
 /// Expires up to `limit` pending consents whose time ran out; returns how many.
@@ -34,7 +35,9 @@ pub fn expire_due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> Result<u
         write_transaction(conn, |conn| {
             // Re-read under the write lock: a confirmation may have landed meanwhile.
             match consents::find_consent_by_id(conn, &consent.id)? {
-                Some(c) if c.status == "pending" && c.expires_at <= now => expire(conn, &c, now),
+                Some(c) if c.status == ConsentStatus::Pending && c.expires_at <= now => {
+                    expire(conn, &c, now)
+                }
                 _ => Ok(()),
             }
         })?;
@@ -62,9 +65,9 @@ pub fn resend(
     let Some(consent) = consents::find_consent(conn, sender_id, consent_id)? else {
         return Ok(Resend::NotFound);
     };
-    match consent.status.as_str() {
-        "confirmed" => return Ok(Resend::Done(Confirmation::NotNeeded)),
-        "pending" if consent.expires_at > now => {}
+    match consent.status {
+        ConsentStatus::Confirmed => return Ok(Resend::Done(Confirmation::NotNeeded)),
+        ConsentStatus::Pending if consent.expires_at > now => {}
         _ => return Ok(Resend::NotPending),
     }
     let Some(sub) = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)? else {

@@ -14,6 +14,7 @@ use crate::db::{DbConn, StoreError};
 use crate::domain::canonical::canonical_json;
 use crate::domain::email::EmailAddress;
 use crate::domain::ledger::{new_salt, Pii};
+use crate::domain::status::{ConsentStatus, SubscriptionStatus};
 use crate::domain::token::new_nonce;
 
 /// What the sender claims about how the address was collected.
@@ -95,14 +96,14 @@ pub fn signup(
     };
     let salt = new_salt();
     let (consent, repeat) = match current {
-        Some(c) if c.status == "confirmed" => {
+        Some(c) if c.status == ConsentStatus::Confirmed => {
             return Ok(Signed {
                 answer: answer(request, &c.id, "confirmed", Confirmation::NotNeeded),
                 mail_queued: false,
             });
         }
-        Some(c) if c.status == "pending" && c.expires_at > now => (c, true),
-        Some(c) if c.status == "pending" => {
+        Some(c) if c.status == ConsentStatus::Pending && c.expires_at > now => (c, true),
+        Some(c) if c.status == ConsentStatus::Pending => {
             // Past its time but not yet swept: expire it now, then start afresh.
             super::pending::expire(conn, &c, now)?;
             (
@@ -204,7 +205,7 @@ fn new_consent(
                 address_key: request.address_key.clone(),
                 abuse_key: request.abuse_key.clone(),
                 email: Some(request.email.as_str().to_owned()),
-                status: "pending".into(),
+                status: SubscriptionStatus::Pending,
                 current_consent_id: consent_id.clone(),
                 confirmed_at: None,
                 evidence_sha256: evidence_sha256.clone(),
@@ -219,7 +220,7 @@ fn new_consent(
         sender_id: request.sender_id.to_owned(),
         list_id: request.list.id.clone(),
         subscription_id,
-        status: "pending".into(),
+        status: ConsentStatus::Pending,
         locale: request.locale.to_owned(),
         consent_text_sha256: request.evidence.consent_text_sha256.clone(),
         collection_method: request.evidence.collection_method.clone(),

@@ -24,6 +24,7 @@ use crate::db::senders::{find_sender, Sender};
 use crate::db::subscriptions;
 use crate::db::{write_transaction, Db, DbConn, StoreError};
 use crate::domain::job_kind::OutboxKind;
+use crate::domain::status::ConsentStatus;
 use crate::domain::token::{sign, Action, LinkClaims};
 use crate::jobs::next_attempt;
 use crate::secrets::Secrets;
@@ -209,7 +210,7 @@ fn load_context(conn: &mut DbConn, consent_id: &str) -> Result<Option<MailContex
     let Some(consent) = consents::find_consent_by_id(conn, consent_id)? else {
         return Ok(None);
     };
-    if consent.status != "pending" || consent.expires_at <= clock::now() {
+    if consent.status != ConsentStatus::Pending || consent.expires_at <= clock::now() {
         return Ok(None);
     }
     let email = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)?

@@ -9,6 +9,7 @@ use crate::clock;
 use crate::db::ledger::{self, EventWithPii};
 use crate::db::{consents as store, lists, subscriptions, DbConn, StoreError};
 use crate::domain::ledger::PiiRecord;
+use crate::domain::status::ConsentStatus;
 
 #[derive(Serialize, ToSchema)]
 pub struct EventView {
@@ -90,12 +91,12 @@ pub fn consent_view(
         .collect();
     let ended = consent
         .ended_at
-        .filter(|_| consent.status == "unsubscribed");
+        .filter(|_| consent.status == ConsentStatus::Unsubscribed);
     Ok(Some(ConsentView {
         id: consent.id,
         list,
         email,
-        status: consent.status,
+        status: consent.status.to_string(),
         locale: consent.locale,
         consent_text_sha256: consent.consent_text_sha256,
         evidence_sha256: consent.evidence_sha256,

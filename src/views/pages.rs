@@ -7,6 +7,7 @@ use crate::db::lists::find_list_by_id;
 use crate::db::senders::find_sender;
 use crate::db::subscriptions::find_subscription_by_id;
 use crate::db::{DbConn, StoreError};
+use crate::domain::status::SubscriptionStatus;
 
 /// What a page shows about the sender and list (the handler fills in the URLs and language).
 #[derive(Serialize, Default)]
@@ -23,7 +24,7 @@ pub struct PageView {
 /// The consent a token names, with what its pages show.
 pub struct PageContext {
     pub consent: ConsentRow,
-    pub subscription_status: String,
+    pub subscription_status: SubscriptionStatus,
     pub view: PageView,
 }
 
