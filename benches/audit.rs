@@ -13,6 +13,7 @@ use consentry::clock;
 use consentry::db::ledger::{append_event, NewEvent};
 use consentry::db::{self, write_transaction};
 use consentry::domain::api_key::Role;
+use consentry::domain::event_kind::EventKind;
 use consentry::domain::sender::SenderProfile;
 use consentry_ledger::pii::Pii;
 use secrecy::ExposeSecret;
@@ -94,7 +95,7 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<(String, String)> {
             for i in chunk..(chunk + 10_000).min(n) {
                 let (kind, data, pii) = match i % 3 {
                     0 => (
-                        "requested",
+                        EventKind::Requested,
                         json!({"repeat": false, "locale": "ja", "collection_method": "web_form",
                                "source_url": "https://shop.example.jp/signup", "confirmation": "queued",
                                "consent_text_sha256": "a".repeat(64), "evidence_sha256": "b".repeat(64)}),
@@ -108,12 +109,12 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<(String, String)> {
                         }),
                     ),
                     1 => (
-                        "confirmation_sent",
+                        EventKind::ConfirmationSent,
                         json!({"message_id": format!("<{i}@consent.example.jp>"), "message_sha256": "c".repeat(64), "attempt": 1}),
                         None,
                     ),
                     _ => (
-                        "checked",
+                        EventKind::Checked,
                         json!({"count": 1000, "allowed": 998, "results_sha256": "d".repeat(64), "complete": true}),
                         None,
                     ),

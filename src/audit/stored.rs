@@ -10,6 +10,7 @@ use super::verify::{check_event, Chain, Failure, Report};
 use crate::clock;
 use crate::db::ledger::{self, EventRow, NewEvent};
 use crate::db::{self, checkpoints, write_transaction, DbConn, StoreError};
+use crate::domain::event_kind::EventKind;
 
 /// Recomputes every hash of the sender's chain, checks seq continuity, linkage and personal
 /// data, that the chain head row names the last event, and every stored checkpoint against
@@ -181,7 +182,7 @@ pub fn record_export(
             (request.after_seq + limit).min(head_seq + 1)
         });
         let event = NewEvent::new(
-            "exported",
+            EventKind::Exported,
             json!({
                 "actor": request.actor,
                 "after_seq": request.after_seq,

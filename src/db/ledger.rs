@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::schema::{chain_heads, event_pii, events};
 use super::{DbConn, StoreError};
 use crate::clock;
+use crate::domain::event_kind::EventKind;
 use consentry_ledger::chain::{chain_hash, ChainedFields, GENESIS_HASH};
 use consentry_ledger::pii::{Pii, PiiRecord};
 use consentry_ledger::verify::EventRecord;
@@ -124,7 +125,7 @@ pub type EventWithPii = (EventRow, Option<PiiRow>);
 pub struct NewEvent<'a> {
     /// Preassigned id (a batch check names its receipt before the stream ends).
     pub id: Option<String>,
-    pub kind: &'a str,
+    pub kind: EventKind,
     pub consent_id: Option<&'a str>,
     pub list_slug: Option<&'a str>,
     pub subject_key: Option<&'a str>,
@@ -133,7 +134,7 @@ pub struct NewEvent<'a> {
 }
 
 impl<'a> NewEvent<'a> {
-    pub fn new(kind: &'a str, data: Value) -> Self {
+    pub fn new(kind: EventKind, data: Value) -> Self {
         Self {
             id: None,
             kind,
@@ -217,7 +218,7 @@ pub fn append_event(
         seq,
         id: &id,
         at: &at_text,
-        kind: event.kind,
+        kind: event.kind.as_str(),
         consent_id: event.consent_id,
         list: event.list_slug,
         subject_key: event.subject_key,
@@ -318,7 +319,7 @@ pub fn hash_at(conn: &mut DbConn, sender_id: &str, seq: i64) -> Result<Option<St
 pub fn last_event_at(
     conn: &mut DbConn,
     consent_id: &str,
-    kind: &str,
+    kind: EventKind,
 ) -> Result<Option<NaiveDateTime>, StoreError> {
     Ok(events::table
         .filter(events::consent_id.eq(consent_id))

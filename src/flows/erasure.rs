@@ -12,6 +12,7 @@ use crate::db::ledger::{self, NewEvent};
 use crate::db::senders::{self, Sender};
 use crate::db::subscriptions;
 use crate::db::{outbox, suppressions, write_transaction, DbConn, StoreError};
+use crate::domain::event_kind::EventKind;
 use crate::domain::status::ConsentStatus;
 
 /// Why personal data is removed (the `reason` of the `erased` event).
@@ -99,7 +100,7 @@ fn record_erased(
         consent_id: Some(&consent.id),
         subject_key: Some(address_key),
         ..NewEvent::new(
-            "erased",
+            EventKind::Erased,
             json!({
                 "reason": reason.as_str(),
                 "previous_status": consent.status,

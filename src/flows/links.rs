@@ -10,6 +10,7 @@ use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::{self, NewEvent};
 use crate::db::subscriptions::{self, SubscriptionRow};
 use crate::db::{suppressions, DbConn, StoreError};
+use crate::domain::event_kind::EventKind;
 use crate::domain::ledger::Pii;
 use crate::domain::status::ConsentStatus;
 
@@ -84,7 +85,7 @@ pub fn confirm(
         }
         _ => return Ok(LinkOutcome::Expired),
     }
-    let sent_at = ledger::last_event_at(conn, &consent.id, "confirmation_sent")?;
+    let sent_at = ledger::last_event_at(conn, &consent.id, EventKind::ConfirmationSent)?;
     consents::set_consent_status(conn, &consent.id, ConsentStatus::Confirmed, now)?;
     if sub.current_consent_id == consent.id {
         subscriptions::confirm_subscription(conn, &sub.id, now)?;
@@ -94,7 +95,7 @@ pub fn confirm(
         subject_key: Some(&sub.address_key),
         pii: Some(pii(&sub, observed)),
         ..NewEvent::new(
-            "confirmed",
+            EventKind::Confirmed,
             json!({
                 "method": "page_button_post",
                 "seconds_since_mail_sent": sent_at.map(|t| (now - t).num_seconds()),
@@ -126,7 +127,7 @@ pub fn refuse(
         subject_key: Some(&sub.address_key),
         pii: Some(pii(&sub, observed)),
         ..NewEvent::new(
-            "refused",
+            EventKind::Refused,
             json!({ "previous_status": consent.status, "suppression": "global" }),
         )
     };
@@ -157,7 +158,7 @@ pub fn unsubscribe(
         subject_key: Some(&sub.address_key),
         pii: Some(pii(&sub, observed)),
         ..NewEvent::new(
-            "unsubscribed",
+            EventKind::Unsubscribed,
             json!({ "channel": channel, "link_consent_id": consent_id }),
         )
     };

@@ -9,6 +9,7 @@ use crate::db::consents;
 use crate::db::ledger::NewEvent;
 use crate::db::subscriptions;
 use crate::db::{DbConn, StoreError};
+use crate::domain::event_kind::EventKind;
 use crate::domain::ledger::Pii;
 use crate::domain::status::{ConsentStatus, SubscriptionStatus};
 
@@ -50,7 +51,7 @@ pub fn record(
                     ..Pii::default()
                 }),
                 ..NewEvent::new(
-                    "unsubscribed",
+                    EventKind::Unsubscribed,
                     json!({ "channel": opt_out.channel, "received_at": crate::clock::rfc3339(opt_out.received_at) }),
                 )
             };

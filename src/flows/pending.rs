@@ -9,6 +9,7 @@ use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::NewEvent;
 use crate::db::subscriptions;
 use crate::db::{write_transaction, DbConn, StoreError};
+use crate::domain::event_kind::EventKind;
 use crate::domain::status::ConsentStatus;
 use crate::domain::token::new_nonce;
 
@@ -21,7 +22,7 @@ pub fn expire(
     let event = NewEvent {
         consent_id: Some(&consent.id),
         ..NewEvent::new(
-            "expired",
+            EventKind::Expired,
             json!({ "expires_at": crate::clock::rfc3339(consent.expires_at) }),
         )
     };
@@ -87,7 +88,7 @@ pub fn resend(
         consent_id: Some(&consent.id),
         subject_key: Some(&sub.address_key),
         ..NewEvent::new(
-            "resend_requested",
+            EventKind::ResendRequested,
             json!({ "confirmation": confirmation, "expires_at": crate::clock::rfc3339(expires_at) }),
         )
     };

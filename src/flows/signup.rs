@@ -13,6 +13,7 @@ use crate::db::subscriptions::{self, SubscriptionRow};
 use crate::db::{DbConn, StoreError};
 use crate::domain::canonical::canonical_json;
 use crate::domain::email::EmailAddress;
+use crate::domain::event_kind::EventKind;
 use crate::domain::ledger::{new_salt, Pii};
 use crate::domain::status::{ConsentStatus, SubscriptionStatus};
 use crate::domain::token::new_nonce;
@@ -144,7 +145,7 @@ pub fn signup(
             salt: Some(salt),
         }),
         ..NewEvent::new(
-            "requested",
+            EventKind::Requested,
             json!({
                 "repeat": repeat,
                 "locale": request.locale,

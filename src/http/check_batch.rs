@@ -24,6 +24,7 @@ use crate::db::ledger::NewEvent;
 use crate::db::subscriptions::check_many;
 use crate::db::{suppressions, write_transaction, StoreError};
 use crate::domain::email::EmailAddress;
+use crate::domain::event_kind::EventKind;
 use crate::flows::record_event;
 use crate::state::AppState;
 
@@ -199,7 +200,7 @@ impl Batch {
                         id: Some(receipt),
                         list_slug: Some(&slug),
                         ..NewEvent::new(
-                            "checked",
+                            EventKind::Checked,
                             json!({ "count": count, "allowed": allowed, "results_sha256": results_sha256, "complete": complete }),
                         )
                     };

@@ -23,6 +23,7 @@ use crate::db::outbox::{self, OutboxRow};
 use crate::db::senders::{find_sender, Sender};
 use crate::db::subscriptions;
 use crate::db::{write_transaction, Db, DbConn, StoreError};
+use crate::domain::event_kind::EventKind;
 use crate::domain::job_kind::OutboxKind;
 use crate::domain::status::ConsentStatus;
 use crate::domain::token::{sign, Action, LinkClaims};
@@ -153,7 +154,7 @@ impl MailWorker {
                         record(
                             conn,
                             &job,
-                            "confirmation_sent",
+                            EventKind::ConfirmationSent,
                             json!({
                                 "message_id": message_id, "message_sha256": sha256,
                                 "attempt": job.attempts + 1,
@@ -172,7 +173,7 @@ impl MailWorker {
                             record(
                                 conn,
                                 &job,
-                                "confirmation_failed",
+                                EventKind::ConfirmationFailed,
                                 json!({
                                     "attempts": attempts, "permanent": permanent,
                                 }),
@@ -193,7 +194,7 @@ impl MailWorker {
 fn record(
     conn: &mut DbConn,
     job: &OutboxRow,
-    kind: &str,
+    kind: EventKind,
     data: serde_json::Value,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
