@@ -3,6 +3,7 @@
 //! and key set-up. Handlers and the CLI parse input into domain types and call these; these
 //! call the table modules and append ledger events. They know nothing of HTTP.
 
+pub mod check;
 pub mod consents;
 pub mod erasure;
 pub mod links;

@@ -12,7 +12,9 @@ use crate::clock;
 use crate::db::lists::{self as store, ListChanges, ListRow, ListWithTexts};
 use crate::domain::conflict::Conflict;
 use crate::domain::list::{parse_name, parse_policy_url, ConsentText, ListSlug, Locale};
+use crate::flows::FlowError;
 use crate::state::AppState;
+use crate::views::cached::cached_list;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -108,19 +110,12 @@ pub async fn load_list(
     sender_id: &str,
     slug: &str,
 ) -> Result<Arc<ListWithTexts>, ApiError> {
-    let key = (sender_id.to_owned(), slug.to_owned());
-    let (sender, wanted) = key.clone();
-    state
-        .caches
-        .lists
-        .get_or_load(key, || async move {
-            let found = state
-                .db
-                .run(move |conn| store::find_list_with_texts(conn, &sender, &wanted))
-                .await?;
-            found.map(Arc::new).ok_or(ApiError::UnknownList)
-        })
+    cached_list(&state.db, &state.caches, sender_id, slug)
         .await
+        .map_err(|e| match e {
+            FlowError::NotFound => ApiError::UnknownList,
+            e => e.into(),
+        })
 }
 
 #[utoipa::path(post, path = "/v1/lists", tag = "lists", request_body = CreateList,
