@@ -7,11 +7,13 @@ pub mod check;
 pub mod consents;
 pub mod erasure;
 pub mod links;
+pub mod lists;
 pub mod optout;
 pub mod pages;
 pub mod pending;
 pub mod setup;
 pub mod signup;
+pub mod subject_requests;
 pub mod webhook;
 
 use chrono::NaiveDateTime;

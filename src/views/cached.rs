@@ -10,7 +10,7 @@ use crate::db::senders::find_sender;
 use crate::db::Db;
 use crate::flows::FlowError;
 
-pub use crate::db::lists::{ListRow, ListWithTexts};
+pub use super::lists::ListWithTexts;
 pub use crate::db::senders::Sender;
 
 /// The sender's list with this slug and its consent texts; [`FlowError::NotFound`] when

@@ -4,5 +4,8 @@
 pub mod cached;
 pub mod check;
 pub mod consent;
+pub mod lists;
 pub mod pages;
+pub mod receipt;
+pub mod subject;
 pub mod webhook;
