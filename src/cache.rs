@@ -170,6 +170,106 @@ mod tests {
         assert!(cache.is_empty());
     }
 
+    /// Loads `key` with a loader that counts its calls and yields once, so that concurrent
+    /// callers really overlap.
+    async fn counted(cache: &Generational<u8, u8>, key: u8, value: u8, calls: &AtomicU64) -> u8 {
+        let loaded = cache
+            .get_or_load(key, || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                Ok::<_, ()>(value)
+            })
+            .await;
+        loaded.unwrap_or_else(|()| unreachable!())
+    }
+
+    #[tokio::test]
+    async fn a_loaded_value_is_cached_and_not_loaded_again() {
+        let cache: Generational<u8, u8> = Generational::new(10);
+        let calls = AtomicU64::new(0);
+        assert_eq!(counted(&cache, 1, 1, &calls).await, 1);
+        // A second load would answer 2: the cached 1 must win, without calling it.
+        assert_eq!(counted(&cache, 1, 2, &calls).await, 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.get(&1), Some(1));
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_requests_load_once() {
+        let cache: Generational<u8, u8> = Generational::new(10);
+        let calls = AtomicU64::new(0);
+        let (a, b) = tokio::join!(counted(&cache, 1, 1, &calls), counted(&cache, 1, 2, &calls));
+        assert_eq!((a, b), (1, 1));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_load_the_next_one_loads_and_is_cached() {
+        let cache: Generational<u8, u8> = Generational::new(10);
+        let failed = cache
+            .get_or_load(1, || async { Err::<u8, _>("down") })
+            .await;
+        assert_eq!(failed, Err("down"));
+        let calls = AtomicU64::new(0);
+        assert_eq!(counted(&cache, 1, 7, &calls).await, 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.get(&1), Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_clear_drops_every_value_and_later_loads_are_cached_again() {
+        let cache: Generational<u8, u8> = Generational::new(10);
+        assert_eq!(load(&cache, 1, 1).await, 1);
+        assert_eq!(load(&cache, 2, 2).await, 2);
+        assert_eq!(cache.len(), 2);
+        cache.clear();
+        assert!(cache.is_empty());
+        assert_eq!(cache.get(&1), None);
+        let calls = AtomicU64::new(0);
+        assert_eq!(counted(&cache, 1, 3, &calls).await, 3);
+        assert_eq!(cache.get(&1), Some(3));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// Caches holding one key and one list.
+    async fn filled_caches() -> Caches {
+        let caches = Caches::default();
+        let caller = Arc::new(Caller::for_tests());
+        let cached = caches
+            .keys
+            .get_or_load([0; 32], || async { Ok::<_, ()>(caller) })
+            .await;
+        assert!(cached.is_ok());
+        let list = Arc::new(ListWithTexts::for_tests());
+        let slug = ("s".to_owned(), "l".to_owned());
+        let cached = caches
+            .lists
+            .get_or_load(slug, || async { Ok::<_, ()>(list) })
+            .await;
+        assert!(cached.is_ok());
+        assert_eq!((caches.keys.len(), caches.lists.len()), (1, 1));
+        caches
+    }
+
+    #[tokio::test]
+    async fn epochs_first_seen_or_unchanged_clear_nothing() {
+        let caches = filled_caches().await;
+        caches.apply_epochs(vec![("api_keys".into(), 4), ("lists".into(), 9)]);
+        assert_eq!((caches.keys.len(), caches.lists.len()), (1, 1));
+        caches.apply_epochs(vec![("api_keys".into(), 4), ("lists".into(), 9)]);
+        assert_eq!((caches.keys.len(), caches.lists.len()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_changed_list_epoch_clears_only_the_lists() {
+        let caches = filled_caches().await;
+        caches.apply_epochs(vec![("api_keys".into(), 0), ("lists".into(), 0)]);
+        caches.apply_epochs(vec![("api_keys".into(), 0), ("lists".into(), 1)]);
+        assert_eq!(caches.keys.len(), 1);
+        assert!(caches.lists.is_empty());
+    }
+
     #[tokio::test]
     async fn a_changed_epoch_clears_only_its_cache() {
         let caches = Caches::default();

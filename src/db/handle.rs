@@ -85,13 +85,21 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        self.spawn(f).await.map_err(|_| StoreError::Cancelled)?
+    }
+
+    /// Starts `f` with a pooled connection on the blocking thread pool and returns its
+    /// handle without waiting, so a stream can keep several such calls in flight.
+    pub fn spawn<T, F>(&self, f: F) -> tokio::task::JoinHandle<Result<T, StoreError>>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
             f(&mut conn)
         })
-        .await
-        .map_err(|_| StoreError::Cancelled)?
     }
 
     /// Runs `f` on the blocking pool with a [`Db::scan_connection`] of its own.

@@ -2,13 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
-/// A field that failed validation, named so the client can fix it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{field}` {reason}")]
-pub struct FieldError {
-    pub field: &'static str,
-    pub reason: &'static str,
-}
+pub use super::field::FieldError;
 
 fn field_error(field: &'static str, reason: &'static str) -> FieldError {
     FieldError { field, reason }

@@ -6,6 +6,7 @@ pub use consentry_ledger::canonical;
 pub mod conflict;
 pub mod email;
 pub mod event_kind;
+pub mod field;
 pub mod ids;
 pub mod job_kind;
 pub mod ledger;

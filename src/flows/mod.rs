@@ -3,14 +3,17 @@
 //! and key set-up. Handlers and the CLI parse input into domain types and call these; these
 //! call the table modules and append ledger events. They know nothing of HTTP.
 
+pub mod check;
 pub mod consents;
 pub mod erasure;
 pub mod links;
+pub mod lists;
 pub mod optout;
 pub mod pages;
 pub mod pending;
 pub mod setup;
 pub mod signup;
+pub mod subject_requests;
 pub mod webhook;
 
 use chrono::NaiveDateTime;

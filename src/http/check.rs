@@ -11,44 +11,17 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::SenderKey;
 use super::error::{ApiError, Problem};
 use super::lists::load_list;
-use crate::db::senders::{find_sender, Sender};
-use crate::db::subscriptions::{check_one, CheckRow};
-use crate::db::suppressions;
 use crate::domain::email::EmailAddress;
 use crate::domain::token::{sign, Action, LinkClaims};
+use crate::flows::FlowError;
 use crate::state::AppState;
+use crate::views::cached::{cached_sender, Sender};
+use crate::views::check::check_address;
 
 #[derive(Deserialize, IntoParams)]
 pub struct CheckQuery {
     list: String,
     email: String,
-}
-
-/// The outcome for one address.
-pub struct Verdict {
-    pub allowed: bool,
-    pub reason: &'static str,
-    pub row: Option<CheckRow>,
-}
-
-/// `confirmed` is the only state that may be mailed; an address with no record is
-/// `suppressed` if it refused ("this wasn't me") or was suppressed, else `not_found`.
-pub fn verdict(row: Option<CheckRow>, suppressed: bool) -> Verdict {
-    let reason = match row.as_ref().map(|r| r.status.as_str()) {
-        Some("confirmed") => "confirmed",
-        Some("pending") => "pending",
-        Some("unsubscribed") => "unsubscribed",
-        Some("refused") => "refused",
-        Some("expired") => "expired",
-        Some(_) => "suppressed",
-        None if suppressed => "suppressed",
-        None => "not_found",
-    };
-    Verdict {
-        allowed: reason == "confirmed",
-        reason,
-        row,
-    }
 }
 
 /// The one-click unsubscribe URL of a consent: signed, never expiring, on the base URL.
@@ -66,18 +39,14 @@ pub fn unsubscribe_url(state: &AppState, consent_id: &str) -> String {
     )
 }
 
-/// The sender, cached (a sender's identity has no update path while the process runs).
+/// The sender, cached; a key whose sender is gone is not a valid key.
 pub async fn load_sender(state: &AppState, sender_id: &str) -> Result<Arc<Sender>, ApiError> {
-    let key = sender_id.to_owned();
-    let id = key.clone();
-    state
-        .caches
-        .senders
-        .get_or_load(key, || async move {
-            let found = state.db.run(move |conn| find_sender(conn, &id)).await?;
-            found.map(Arc::new).ok_or(ApiError::Unauthorized)
-        })
+    cached_sender(&state.db, &state.caches, sender_id)
         .await
+        .map_err(|e| match e {
+            FlowError::NotFound => ApiError::Unauthorized,
+            e => e.into(),
+        })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -118,16 +87,11 @@ pub async fn check(
     let sender = load_sender(&state, &caller.sender_id).await?;
     let address_key = state.secrets.hasher.address_key(&email);
     let (sender_id, list_id) = (caller.sender_id.clone(), list.list.id.clone());
-    let (row, suppressed) = state
+    // `read`, not `run`: on SQLite this lookup stays on the worker thread (`Db::read`).
+    let verdict = state
         .db
-        .read(move |conn| {
-            let row = check_one(conn, &sender_id, &list_id, &address_key)?;
-            let suppressed =
-                row.is_none() && suppressions::is_suppressed(conn, &sender_id, &address_key)?;
-            Ok((row, suppressed))
-        })
+        .read(move |conn| check_address(conn, &sender_id, &list_id, &address_key))
         .await?;
-    let verdict = verdict(row, suppressed);
     let unsubscribe = verdict
         .row
         .as_ref()

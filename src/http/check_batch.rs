@@ -4,7 +4,7 @@
 //! the stream is. The batch is recorded as one `checked` ledger event named in the
 //! `Consentry-Check-Receipt` header.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
@@ -17,16 +17,14 @@ use tokio::task::JoinHandle;
 use utoipa::IntoParams;
 
 use super::auth::SenderKey;
-use super::check::{unsubscribe_url, verdict};
+use super::check::unsubscribe_url;
 use super::error::{ApiError, Problem};
 use super::lists::load_list;
-use crate::db::ledger::NewEvent;
-use crate::db::subscriptions::check_many;
-use crate::db::{suppressions, write_transaction, StoreError};
 use crate::domain::email::EmailAddress;
-use crate::domain::event_kind::EventKind;
-use crate::flows::record_event;
+use crate::flows::check::{record_batch_receipt, BatchSummary};
+use crate::flows::StoreError;
 use crate::state::AppState;
+use crate::views::check::check_addresses;
 
 const CHUNK_LINES: usize = 1000;
 const MAX_LINE: usize = 4096;
@@ -183,30 +181,27 @@ impl Batch {
         let state = self.state.clone();
         let (sender_id, list_id, format) =
             (self.sender_id.clone(), self.list_id.clone(), self.format);
-        tokio::task::spawn_blocking(move || {
-            answer_chunk(&state, &sender_id, &list_id, format, &lines)
+        self.state.db.spawn(move |conn| {
+            let parsed = parse_chunk(&state, format, &lines);
+            let keys: Vec<String> = parsed.iter().filter_map(|(_, k)| k.clone()).collect();
+            let verdicts = check_addresses(conn, &sender_id, &list_id, &keys)?;
+            Ok(answer_chunk(&state, &parsed, verdicts))
         })
     }
 
     /// One `checked` event: the count and digest of exactly the answers that were sent.
     async fn record(self, count: u64, allowed: u64, results_sha256: String, complete: bool) {
         let (sender_id, receipt, slug) = (self.sender_id, self.receipt, self.slug);
+        let summary = BatchSummary {
+            count,
+            allowed,
+            results_sha256,
+            complete,
+        };
         let result = self
             .state
             .db
-            .run(move |conn| {
-                write_transaction(conn, |conn| {
-                    let event = NewEvent {
-                        id: Some(receipt),
-                        list_slug: Some(&slug),
-                        ..NewEvent::new(
-                            EventKind::Checked,
-                            json!({ "count": count, "allowed": allowed, "results_sha256": results_sha256, "complete": complete }),
-                        )
-                    };
-                    record_event(conn, &sender_id, event, crate::clock::now()).map(|_| ())
-                })
-            })
+            .run(move |conn| record_batch_receipt(conn, &sender_id, receipt, &slug, summary))
             .await;
         if let Err(error) = result {
             tracing::error!(%error, "cannot record batch check receipt");
@@ -214,16 +209,11 @@ impl Batch {
     }
 }
 
-/// Parses, looks up and answers one chunk of lines (blank lines are skipped).
-fn answer_chunk(
-    state: &AppState,
-    sender_id: &str,
-    list_id: &str,
-    format: Format,
-    lines: &[Bytes],
-) -> Result<ChunkOut, StoreError> {
+/// The non-blank lines of a chunk as (what to echo as `email`, the address's keyed hash
+/// if it is valid).
+fn parse_chunk(state: &AppState, format: Format, lines: &[Bytes]) -> Vec<(String, Option<String>)> {
     let hasher = &state.secrets.hasher;
-    let parsed: Vec<(String, Option<String>)> = lines
+    lines
         .iter()
         .filter_map(|line| {
             let text = String::from_utf8_lossy(line);
@@ -234,33 +224,23 @@ fn answer_chunk(
             let key = email.as_ref().map(|e| hasher.address_key(e));
             (shown, key)
         })
-        .collect();
-    let keys: Vec<String> = parsed.iter().filter_map(|(_, k)| k.clone()).collect();
-    let mut conn = state.db.get()?;
-    let rows: HashMap<String, _> = check_many(&mut conn, sender_id, list_id, &keys)?
-        .into_iter()
-        .map(|r| (r.address_key.clone(), r))
-        .collect();
-    let missing: Vec<String> = keys
-        .iter()
-        .filter(|k| !rows.contains_key(*k))
-        .cloned()
-        .collect();
-    let suppressed: HashSet<String> = if missing.is_empty() {
-        HashSet::new()
-    } else {
-        suppressions::suppressed_among(&mut conn, sender_id, &missing)?
-            .into_iter()
-            .collect()
-    };
-    drop(conn);
+        .collect()
+}
+
+/// The answer lines of a chunk; `verdicts` are those of its valid addresses, in order.
+fn answer_chunk(
+    state: &AppState,
+    parsed: &[(String, Option<String>)],
+    verdicts: Vec<crate::views::check::Verdict>,
+) -> ChunkOut {
+    let mut verdicts = verdicts.into_iter();
     let mut out = Vec::with_capacity(parsed.len() * 96);
     let mut allowed = 0;
-    for (shown, key) in &parsed {
-        let line = match key {
+    for (shown, key) in parsed {
+        let verdict = key.as_ref().and_then(|_| verdicts.next());
+        let line = match verdict {
             None => json!({ "email": shown, "allowed": false, "reason": "invalid_email" }),
-            Some(key) => {
-                let v = verdict(rows.get(key).cloned(), suppressed.contains(key));
+            Some(v) => {
                 let mut line = json!({ "email": shown, "allowed": v.allowed, "reason": v.reason });
                 if let Some(row) = &v.row {
                     line["consent_id"] = row.consent_id.clone().into();
@@ -276,11 +256,11 @@ fn answer_chunk(
         let _ = serde_json::to_writer(&mut out, &line);
         out.push(b'\n');
     }
-    Ok(ChunkOut {
+    ChunkOut {
         bytes: Bytes::from(out),
         lines: parsed.len() as u64,
         allowed,
-    })
+    }
 }
 
 /// (what to echo as `email`, the parsed address if valid).

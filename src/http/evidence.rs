@@ -1,26 +1,14 @@
 //! The claimed evidence of a signup, parsed from its JSON form.
 
-use std::net::IpAddr;
-
-use chrono::DateTime;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use crate::db::lists::ListWithTexts;
+use crate::domain::field::{
+    one_of, parse_ip, parse_time, FieldError, COLLECTION_METHODS, NOT_A_COLLECTION_METHOD,
+};
 use crate::flows::signup::ClaimedEvidence;
-
-/// How the address was collected.
-pub const COLLECTION_METHODS: &[&str] = &[
-    "web_form",
-    "mobile_app",
-    "api",
-    "import",
-    "in_person",
-    "phone",
-    "paper",
-    "other",
-];
+use crate::views::lists::ListWithTexts;
 
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,25 +39,20 @@ fn without_query(url: &str) -> String {
     }
 }
 
-fn bad(detail: &str) -> ApiError {
-    ApiError::InvalidRequest(detail.to_owned())
-}
-
 pub fn parse_evidence(
     body: EvidenceBody,
     list: &ListWithTexts,
 ) -> Result<ClaimedEvidence, ApiError> {
-    let ip = body
-        .ip
-        .map(|ip| ip.trim().parse::<IpAddr>().map(|ip| ip.to_string()))
-        .transpose()
-        .map_err(|_| bad("`evidence.ip` is not an IP address"))?;
+    let ip = body.ip.map(|ip| parse_ip("evidence.ip", &ip)).transpose()?;
     let user_agent = body
         .user_agent
         .filter(|ua| !ua.is_empty())
         .map(|ua| {
             if ua.chars().count() > 1000 || ua.chars().any(char::is_control) {
-                Err(bad("`evidence.user_agent` must be at most 1000 characters without control characters"))
+                Err(FieldError::new(
+                    "evidence.user_agent",
+                    "must be at most 1000 characters without control characters",
+                ))
             } else {
                 Ok(ua)
             }
@@ -79,19 +62,17 @@ pub fn parse_evidence(
         .source_url
         .map(|u| crate::domain::list::parse_policy_url(&u).map(|u| without_query(&u)))
         .transpose()
-        .map_err(|_| bad("`evidence.source_url` must be an absolute http(s) URL"))?;
+        .map_err(|_| FieldError::new("evidence.source_url", "must be an absolute http(s) URL"))?;
     let collected_at = body
         .collected_at
-        .map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.naive_utc()))
-        .transpose()
-        .map_err(|_| bad("`evidence.collected_at` must be an RFC 3339 time"))?;
-    let collection_method = body.collection_method.unwrap_or_else(|| "web_form".into());
-    if !COLLECTION_METHODS.contains(&collection_method.as_str()) {
-        return Err(bad(&format!(
-            "`evidence.collection_method` must be one of {}",
-            COLLECTION_METHODS.join(", ")
-        )));
-    }
+        .map(|t| parse_time("evidence.collected_at", &t))
+        .transpose()?;
+    let collection_method = one_of(
+        "evidence.collection_method",
+        body.collection_method.unwrap_or_else(|| "web_form".into()),
+        COLLECTION_METHODS,
+        NOT_A_COLLECTION_METHOD,
+    )?;
     let consent_text_sha256 = match body.consent_text_sha256 {
         None => list.list.consent_text_sha256.clone(),
         Some(sha) if list.texts.iter().any(|t| t.sha256 == sha) => sha,

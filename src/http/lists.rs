@@ -9,10 +9,13 @@ use utoipa::ToSchema;
 use super::auth::SenderKey;
 use super::error::{ApiError, Problem};
 use crate::clock;
-use crate::db::lists::{self as store, ListChanges, ListRow, ListWithTexts};
-use crate::domain::conflict::Conflict;
+use crate::domain::field::FieldError;
 use crate::domain::list::{parse_name, parse_policy_url, ConsentText, ListSlug, Locale};
+use crate::flows::lists::{create_list as create, update_list as update, ListChanges, NewList};
+use crate::flows::FlowError;
 use crate::state::AppState;
+use crate::views::cached::cached_list;
+use crate::views::lists::{lists_of, ListRow, ListWithTexts};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -108,19 +111,12 @@ pub async fn load_list(
     sender_id: &str,
     slug: &str,
 ) -> Result<Arc<ListWithTexts>, ApiError> {
-    let key = (sender_id.to_owned(), slug.to_owned());
-    let (sender, wanted) = key.clone();
-    state
-        .caches
-        .lists
-        .get_or_load(key, || async move {
-            let found = state
-                .db
-                .run(move |conn| store::find_list_with_texts(conn, &sender, &wanted))
-                .await?;
-            found.map(Arc::new).ok_or(ApiError::UnknownList)
-        })
+    cached_list(&state.db, &state.caches, sender_id, slug)
         .await
+        .map_err(|e| match e {
+            FlowError::NotFound => ApiError::UnknownList,
+            e => e.into(),
+        })
 }
 
 #[utoipa::path(post, path = "/v1/lists", tag = "lists", request_body = CreateList,
@@ -134,26 +130,18 @@ pub async fn create_list(
     body: web::Json<CreateList>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let slug = ListSlug::parse(&body.slug)?;
-    let text = ConsentText::parse(&body.consent_text)?;
-    let (list, first_text) = store::new_list_rows(
-        &caller.sender_id,
-        slug.as_str(),
-        parse_name(&body.name)?,
-        &text,
-        parse_policy_url(&body.policy_url)?,
-        Locale::parse(body.locale.as_deref().unwrap_or("ja"))?.as_str(),
-        clock::now(),
-    );
-    let row = list.clone();
-    state
+    let new = NewList {
+        slug: ListSlug::parse(&body.slug)?,
+        name: parse_name(&body.name)?,
+        consent_text: ConsentText::parse(&body.consent_text)?,
+        policy_url: parse_policy_url(&body.policy_url)?,
+        locale: Locale::parse(body.locale.as_deref().unwrap_or("ja"))?,
+    };
+    let sender_id = caller.sender_id.clone();
+    let list = state
         .db
-        .run(move |conn| store::insert_list(conn, &row, &first_text))
-        .await
-        .map_err(|e| match e {
-            e if e.is_unique_violation() => ApiError::Conflict(Conflict::ListExists),
-            e => e.into(),
-        })?;
+        .run(move |conn| Ok(create(conn, &sender_id, new, clock::now())))
+        .await??;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/lists/{}", list.slug)))
         .json(summary(&list)))
@@ -167,10 +155,7 @@ pub async fn list_lists(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let sender = caller.sender_id.clone();
-    let rows = state
-        .db
-        .run(move |conn| store::list_lists(conn, &sender))
-        .await?;
+    let rows = state.db.run(move |conn| lists_of(conn, &sender)).await?;
     Ok(HttpResponse::Ok().json(ListCollection {
         lists: rows.iter().map(summary).collect(),
     }))
@@ -202,7 +187,11 @@ pub async fn update_list(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     if body.slug.as_deref().is_some_and(|s| s != slug.as_str()) {
-        return Err(ApiError::InvalidRequest("`slug` cannot be changed".into()));
+        return Err(FieldError {
+            field: "slug",
+            reason: "cannot be changed",
+        }
+        .into());
     }
     let changes = ListChanges {
         name: body.name.as_deref().map(parse_name).transpose()?,
@@ -227,12 +216,8 @@ pub async fn update_list(
     let list_id = list.list.id.clone();
     state
         .db
-        .run(move |conn| store::update_list(conn, &list_id, changes, clock::now()))
-        .await
-        .map_err(|e| match e {
-            e if e.is_unique_violation() => ApiError::Conflict(Conflict::ConcurrentUpdate),
-            e => e.into(),
-        })?;
+        .run(move |conn| Ok(update(conn, &list_id, changes, clock::now())))
+        .await??;
     state.caches.lists.clear();
     let updated = load_list(&state, &caller.sender_id, &slug).await?;
     Ok(HttpResponse::Ok().json(detail(&updated)))

@@ -2,8 +2,6 @@
 //! Art. 15; as JSON, or with `Accept: text/html` a printable history for auditors) and its
 //! erasure (Art. 17).
 
-use std::collections::BTreeMap;
-
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -11,16 +9,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{ReaderKey, SenderKey};
 use super::error::{ApiError, Problem};
-use crate::audit::checkpoint::Checkpoint;
-use crate::audit::stored::sign_head;
 use crate::clock;
-use crate::db::senders::{find_sender, Sender};
-use crate::db::{consents, lists, subscriptions, suppressions, write_transaction};
-use crate::db::{DbConn, StoreError};
 use crate::domain::email::EmailAddress;
-use crate::flows::erasure::erase_subject;
+use crate::flows::subject_requests::erase as erase_subject;
 use crate::state::AppState;
-use crate::views::consent::{consent_view, ConsentView};
+use crate::views::subject::{page_context, subject_view, SubjectView};
 
 #[derive(Deserialize, IntoParams)]
 pub struct SubjectQuery {
@@ -28,57 +21,9 @@ pub struct SubjectQuery {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct SuppressionView {
-    /// `sender` (this sender only) or `global` (every sender).
-    scope: String,
-    /// `refused` ("this wasn't me") or `erased`.
-    reason: String,
-    since: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SubjectView {
-    email: String,
-    /// Keyed hash of the address: how records are found again after erasure.
-    subject_key: String,
-    suppressions: Vec<SuppressionView>,
-    /// Every consent record of the address with this sender, oldest first, with events.
-    consents: Vec<ConsentView>,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct ErasureAnswer {
     /// Consent records whose personal data was erased now.
     erased: usize,
-}
-
-/// Every consent record of the address (by its keyed hash) with this sender.
-fn subject_view(
-    conn: &mut DbConn,
-    sender_id: &str,
-    email: &str,
-    address_key: &str,
-) -> Result<SubjectView, StoreError> {
-    let mut consents_out = Vec::new();
-    for sub in subscriptions::subscriptions_of_address(conn, sender_id, address_key)? {
-        for consent in consents::consents_of_subscription(conn, &sub.id)? {
-            consents_out.extend(consent_view(conn, sender_id, &consent.id)?);
-        }
-    }
-    let suppressions = suppressions::suppressions_of(conn, sender_id, address_key)?
-        .into_iter()
-        .map(|(scope, reason, since)| SuppressionView {
-            scope,
-            reason,
-            since: clock::rfc3339(since),
-        })
-        .collect();
-    Ok(SubjectView {
-        email: email.to_owned(),
-        subject_key: address_key.to_owned(),
-        suppressions,
-        consents: consents_out,
-    })
 }
 
 fn parse_email(raw: &str) -> Result<EmailAddress, ApiError> {
@@ -113,7 +58,12 @@ pub async fn access(
         .run(move |conn| {
             let view = subject_view(conn, &sender_id, email.as_str(), &address_key)?;
             let page = if html {
-                Some(page_context(conn, &sender_id, &view, &signer)?)
+                Some(page_context(
+                    conn,
+                    &sender_id,
+                    &view,
+                    &signer.secrets.signing_keys,
+                )?)
             } else {
                 None
             };
@@ -137,65 +87,6 @@ pub async fn access(
     ))
 }
 
-/// What the printable page shows beside the records.
-#[derive(Serialize)]
-struct PageContext {
-    sender: Option<SenderView>,
-    /// slug → list name.
-    lists: BTreeMap<String, String>,
-    /// SHA-256 → the consent wording it names.
-    texts: BTreeMap<String, String>,
-    /// The chain head, signed when the page was made.
-    checkpoint: Option<Checkpoint>,
-    generated_at: String,
-}
-
-#[derive(Serialize)]
-struct SenderView {
-    legal_name: String,
-    postal_address: String,
-    contact: String,
-    on_behalf_of: Option<String>,
-    jurisdiction: String,
-}
-
-impl From<Sender> for SenderView {
-    fn from(s: Sender) -> Self {
-        Self {
-            legal_name: s.legal_name,
-            postal_address: s.postal_address,
-            contact: s.contact,
-            on_behalf_of: s.on_behalf_of,
-            jurisdiction: s.jurisdiction,
-        }
-    }
-}
-
-fn page_context(
-    conn: &mut DbConn,
-    sender_id: &str,
-    view: &SubjectView,
-    state: &AppState,
-) -> Result<PageContext, StoreError> {
-    let mut names = BTreeMap::new();
-    let mut texts = BTreeMap::new();
-    for list in lists::list_lists(conn, sender_id)? {
-        if view.consents.iter().any(|c| c.list() == list.slug) {
-            for text in lists::list_consent_texts(conn, &list.id)? {
-                texts.insert(text.sha256, text.body);
-            }
-            names.insert(list.slug, list.name);
-        }
-    }
-    Ok(PageContext {
-        sender: find_sender(conn, sender_id)?.map(SenderView::from),
-        lists: names,
-        texts,
-        checkpoint: sign_head(conn, sender_id, &state.secrets.signing_keys)?,
-        generated_at: clock::rfc3339(clock::now()),
-    })
-}
-
 /// Erases the address's personal data at this sender; the chain, keyed hashes and
 /// suppressions stay. The address may sign up afresh later, through a new double opt-in.
 #[utoipa::path(delete, path = "/v1/subjects", tag = "subjects", params(SubjectQuery),
@@ -211,11 +102,7 @@ pub async fn erase(
     let sender_id = caller.sender_id.clone();
     let erased = state
         .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                erase_subject(conn, &sender_id, &address_key, clock::now())
-            })
-        })
+        .run(move |conn| erase_subject(conn, &sender_id, &address_key, clock::now()))
         .await?;
     state.webhook_wake.notify_one();
     tracing::info!(erased, sender = %caller.sender_id, "erased a subject's personal data");

@@ -1,19 +1,16 @@
 //! `POST /v1/unsubscribes`: opt-outs received any other way (reply mail, phone, letter).
 
 use actix_web::{web, HttpResponse};
-use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::SenderKey;
 use super::error::{ApiError, Problem};
 use super::lists::load_list;
-use crate::db::{lists, write_transaction};
 use crate::domain::email::EmailAddress;
-use crate::flows::optout::{record, OptOut};
+use crate::domain::field::{one_of, parse_time, FieldError, NOT_A_CHANNEL, OPT_OUT_CHANNELS};
+use crate::flows::subject_requests::{record_unsubscribe as record, OptOut};
 use crate::state::AppState;
-
-const CHANNELS: &[&str] = &["reply_mail", "phone", "web", "letter", "other"];
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -46,22 +43,13 @@ pub async fn record_unsubscribe(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = EmailAddress::parse(&body.email)?;
-    if !CHANNELS.contains(&body.channel.as_str()) {
-        return Err(ApiError::InvalidRequest(format!(
-            "`channel` must be one of {}",
-            CHANNELS.join(", ")
-        )));
-    }
+    let channel = one_of("channel", body.channel, OPT_OUT_CHANNELS, NOT_A_CHANNEL)?;
     let received_at = match &body.received_at {
-        Some(t) => DateTime::parse_from_rfc3339(t)
-            .map_err(|_| ApiError::InvalidRequest("`received_at` must be an RFC 3339 time".into()))?
-            .naive_utc(),
+        Some(t) => parse_time("received_at", t)?,
         None => crate::clock::now(),
     };
     if body.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
-        return Err(ApiError::InvalidRequest(
-            "`note` must be at most 2000 characters".into(),
-        ));
+        return Err(FieldError::new("note", "must be at most 2000 characters").into());
     }
     let list_id = match &body.list {
         Some(slug) => Some(
@@ -83,17 +71,11 @@ pub async fn record_unsubscribe(
                 address_key: &address_key,
                 email: email.as_str(),
                 list_id: list_id.as_deref(),
-                channel: &body.channel,
+                channel: &channel,
                 received_at,
                 note: body.note.clone(),
             };
-            let ids = write_transaction(conn, |conn| record(conn, &opt_out, crate::clock::now()))?;
-            let all = lists::list_lists(conn, &sender_id)?;
-            Ok(all
-                .into_iter()
-                .filter(|l| ids.contains(&l.id))
-                .map(|l| l.slug)
-                .collect())
+            record(conn, &opt_out, crate::clock::now())
         })
         .await?;
     state.webhook_wake.notify_one();

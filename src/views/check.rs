@@ -1,0 +1,77 @@
+//! The check's answer for one address or a chunk of them: may it be mailed on this list
+//! now, and why (or why not).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::db::subscriptions::{check_many, check_one};
+use crate::db::{suppressions, DbConn, StoreError};
+use crate::domain::status::SubscriptionStatus;
+
+pub use crate::db::subscriptions::CheckRow;
+
+/// The outcome for one address.
+pub struct Verdict {
+    pub allowed: bool,
+    pub reason: &'static str,
+    pub row: Option<CheckRow>,
+}
+
+/// `confirmed` is the only state that may be mailed; an address with no record is
+/// `suppressed` if it refused ("this wasn't me") or was suppressed, else `not_found`.
+pub fn verdict(row: Option<CheckRow>, suppressed: bool) -> Verdict {
+    let status = row.as_ref().map(|r| r.status);
+    let reason = match status {
+        // Every subscription state is its own reason, with the same text.
+        Some(status) => status.as_str(),
+        None if suppressed => "suppressed",
+        None => "not_found",
+    };
+    Verdict {
+        allowed: status == Some(SubscriptionStatus::Confirmed),
+        reason,
+        row,
+    }
+}
+
+/// The verdict for one address (by its keyed hash): one indexed lookup, and a second only
+/// when the address has no record on the list.
+pub fn check_address(
+    conn: &mut DbConn,
+    sender_id: &str,
+    list_id: &str,
+    address_key: &str,
+) -> Result<Verdict, StoreError> {
+    let row = check_one(conn, sender_id, list_id, address_key)?;
+    let suppressed = row.is_none() && suppressions::is_suppressed(conn, sender_id, address_key)?;
+    Ok(verdict(row, suppressed))
+}
+
+/// The verdicts for a chunk of addresses, in the order of `address_keys`: two queries
+/// however many there are.
+pub fn check_addresses(
+    conn: &mut DbConn,
+    sender_id: &str,
+    list_id: &str,
+    address_keys: &[String],
+) -> Result<Vec<Verdict>, StoreError> {
+    let rows: HashMap<String, CheckRow> = check_many(conn, sender_id, list_id, address_keys)?
+        .into_iter()
+        .map(|r| (r.address_key.clone(), r))
+        .collect();
+    let missing: Vec<String> = address_keys
+        .iter()
+        .filter(|k| !rows.contains_key(*k))
+        .cloned()
+        .collect();
+    let suppressed: HashSet<String> = if missing.is_empty() {
+        HashSet::new()
+    } else {
+        suppressions::suppressed_among(conn, sender_id, &missing)?
+            .into_iter()
+            .collect()
+    };
+    Ok(address_keys
+        .iter()
+        .map(|key| verdict(rows.get(key).cloned(), suppressed.contains(key)))
+        .collect())
+}
