@@ -1,5 +1,6 @@
 //! Rules and newtypes: every external string becomes one of these before it reaches storage.
 
+pub mod address_hash;
 pub mod api_key;
 /// Canonical JSON, as the ledger hashes and signs it (the `consentry-ledger` crate).
 pub use consentry_ledger::canonical;

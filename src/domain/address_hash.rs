@@ -1,0 +1,67 @@
+//! Keyed hashes of addresses, IPs and request bodies: look-ups and caps without storing
+//! personal data in the clear.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::email::EmailAddress;
+
+/// Keyed hashing of addresses, so that look-ups work without storing
+/// addresses in the clear. Holds HMAC-SHA256 already keyed with the pepper.
+#[derive(Clone)]
+pub struct AddressHasher {
+    keyed: Hmac<Sha256>,
+}
+
+impl AddressHasher {
+    /// Keys the hasher with `pepper` (a secret of at least 32 random bytes).
+    pub fn new(pepper: &[u8]) -> Self {
+        let keyed = match Hmac::<Sha256>::new_from_slice(pepper) {
+            Ok(mac) => mac,
+            // HMAC hashes or pads keys of any length, so this cannot happen.
+            Err(_) => unreachable!("HMAC-SHA256 accepts keys of any length"),
+        };
+        Self { keyed }
+    }
+
+    /// Lower-case hex of HMAC-SHA256(pepper, identity): the look-up key of
+    /// the person behind `email`.
+    pub fn address_key(&self, email: &EmailAddress) -> String {
+        self.hex_mac(&[email.identity().as_bytes()])
+    }
+
+    /// Lower-case hex of HMAC-SHA256(pepper, `"abuse:"` + abuse identity): the
+    /// rate-limit key. The prefix keeps it distinct from every address key.
+    pub fn abuse_key(&self, email: &EmailAddress) -> String {
+        self.hex_mac(&[b"abuse:", email.abuse_identity().as_bytes()])
+    }
+
+    /// Lower-case hex of HMAC-SHA256(pepper, `"ip:"` + ip): the key of a claimed client IP
+    /// for the per-IP signup cap, so the cap needs no plaintext IP.
+    pub fn ip_key(&self, ip: &str) -> String {
+        self.hex_mac(&[b"ip:", ip.as_bytes()])
+    }
+
+    /// Lower-case hex of HMAC-SHA256(pepper, `"request:"` + bytes): the digest an
+    /// idempotency key remembers of a request body, which holds an address.
+    pub fn request_key(&self, bytes: &[u8]) -> String {
+        self.hex_mac(&[b"request:", bytes])
+    }
+
+    fn hex_mac(&self, parts: &[&[u8]]) -> String {
+        // Cloning the keyed state skips re-deriving the key pads per message.
+        let mut mac = self.keyed.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+impl fmt::Debug for AddressHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AddressHasher").finish_non_exhaustive()
+    }
+}
