@@ -257,7 +257,7 @@ fn main() -> anyhow::Result<()> {
     let pid = server.child.id();
     println!("server RSS after start {:.0} MiB", server_rss(pid));
     let measure =
-        |name: &str, make: Box<dyn Fn(u64) -> Vec<u8> + Send + Sync>| -> anyhow::Result<f64> {
+        |name: &str, make: Box<dyn Fn(u64) -> load::Request + Send + Sync>| -> anyhow::Result<f64> {
             let make = std::sync::Arc::new(make);
             let warm = make.clone();
             runtime.block_on(load::run_with(

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{event_kinds, problem_code, spawn_app, TestApp};
+use crate::support::{event_kinds, problem_code, redacted, spawn_app, TestApp};
 
 #[tokio::test]
 async fn a_signup_becomes_mailable_only_after_the_owner_confirms_by_post() {
@@ -11,6 +11,7 @@ async fn a_signup_becomes_mailable_only_after_the_owner_confirms_by_post() {
     app.given_list("newsletter").await;
 
     let answer = app.signup("newsletter", "Taro.Yamada@Example.JP").await;
+    insta::assert_json_snapshot!("signup_answer", redacted(&answer));
     assert_eq!(answer["status"], "pending");
     assert_eq!(answer["confirmation"], "queued");
     let id = answer["id"].as_str().unwrap();
@@ -44,6 +45,7 @@ async fn a_signup_becomes_mailable_only_after_the_owner_confirms_by_post() {
     assert_eq!(confirmed.status(), 200);
 
     let check = app.check("newsletter", "taro.yamada@example.jp").await;
+    insta::assert_json_snapshot!("confirmed_check", redacted(&check));
     assert_eq!(check["allowed"], true);
     assert_eq!(check["reason"], "confirmed");
     assert_eq!(check["consent_id"], id);

@@ -60,3 +60,31 @@ where
     }
     false
 }
+
+/// `body` with what changes from run to run replaced, for whole-body snapshots: ids
+/// (`id`, `*_id`), times (`*_at`), links (`*_url`, `http...` strings), tokens and secrets.
+pub fn redacted(body: &Value) -> Value {
+    fn walk(key: &str, value: &Value) -> Value {
+        match value {
+            Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), walk(k, v))).collect(),
+            Value::Array(items) => items.iter().map(|v| walk(key, v)).collect(),
+            Value::String(_) => {
+                let key = key.to_ascii_lowercase();
+                let shown = if key == "id" || key.ends_with("_id") {
+                    "[id]"
+                } else if key.ends_with("_at") {
+                    "[time]"
+                } else if key.ends_with("url") || key.starts_with("list-unsubscribe") {
+                    "[link]"
+                } else if key.contains("secret") || key.contains("token") {
+                    "[secret]"
+                } else {
+                    return value.clone();
+                };
+                Value::String(shown.to_owned())
+            }
+            _ => value.clone(),
+        }
+    }
+    walk("", body)
+}
