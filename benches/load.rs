@@ -7,6 +7,8 @@
 //! after it has read the whole previous response (no pipelining). hyper frames responses
 //! (`Content-Length`, chunked, close), skips `1xx` interim responses and keeps the
 //! connection alive; a connection that the server closes (or that fails) is opened again.
+//! Each task polls its own connection future instead of spawning it, and drains bodies
+//! without keeping them, so a request costs no task switch and no body buffer.
 //! Latencies go into a fixed-size log-bucket histogram per connection.
 //!
 //! Counting:
@@ -28,6 +30,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +40,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 /// What one load run measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,13 +99,14 @@ struct Parts {
 }
 
 impl Request {
-    fn to_hyper(&self) -> Result<hyper::Request<Full<Bytes>>, &str> {
-        let parts = self.0.as_ref()?;
-        let mut request = hyper::Request::new(Full::new(parts.body.clone()));
-        *request.method_mut() = parts.method.clone();
-        *request.uri_mut() = parts.uri.clone();
-        *request.headers_mut() = parts.headers.clone();
-        Ok(request)
+    /// A hyper request with these parts; a made request is moved, not copied.
+    fn into_hyper(self) -> Option<hyper::Request<Full<Bytes>>> {
+        let parts = self.0.ok()?;
+        let mut request = hyper::Request::new(Full::new(parts.body));
+        *request.method_mut() = parts.method;
+        *request.uri_mut() = parts.uri;
+        *request.headers_mut() = parts.headers;
+        Some(request)
     }
 }
 
@@ -121,7 +126,13 @@ pub async fn run(
     if let Err(error) = &request.0 {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, error.clone()));
     }
-    run_source(addr, Source::Fixed(request), connections, duration).await
+    run_source(
+        addr,
+        Source::Fixed(Box::new(request)),
+        connections,
+        duration,
+    )
+    .await
 }
 
 /// Like [`run`], but each request is made by `make`, called with a sequence
@@ -179,7 +190,7 @@ fn parts(
 // Driver
 
 enum Source {
-    Fixed(Request),
+    Fixed(Box<Request>),
     Make {
         make: Box<dyn Fn(u64) -> Request + Send + Sync>,
         seq: AtomicU64,
@@ -200,17 +211,17 @@ async fn run_source(
     }
     // Open every connection first, so that a server that is not there fails
     // the run at once and connection set-up is not part of the measurement.
-    let mut senders = Vec::with_capacity(connections);
+    let mut opened = Vec::with_capacity(connections);
     for _ in 0..connections {
-        senders.push(connect(addr).await?);
+        opened.push(connect(addr).await?);
     }
 
     let source = Arc::new(source);
     let start = Instant::now();
     let deadline = start + duration;
-    let handles: Vec<_> = senders
+    let handles: Vec<_> = opened
         .into_iter()
-        .map(|sender| tokio::spawn(worker(addr, sender, Arc::clone(&source), deadline)))
+        .map(|open| tokio::spawn(worker(addr, open, Arc::clone(&source), deadline)))
         .collect();
 
     let mut total = Tally::new();
@@ -229,28 +240,71 @@ async fn run_source(
     })
 }
 
-/// Opens one keep-alive connection; its driver runs as its own task until the connection
-/// closes.
-async fn connect(addr: SocketAddr) -> io::Result<SendRequest<Full<Bytes>>> {
+/// One open keep-alive connection: the handle that sends requests and the connection
+/// future that does its reading and writing.
+struct Open {
+    sender: SendRequest<Full<Bytes>>,
+    connection: http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
+}
+
+/// Opens one keep-alive connection. Its connection future is polled by the worker's own
+/// task (not spawned), so that a request and its response cost no task switches.
+async fn connect(addr: SocketAddr) -> io::Result<Open> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (sender, connection) = http1::handshake(TokioIo::new(stream))
         .await
         .map_err(io::Error::other)?;
-    tokio::spawn(connection);
-    Ok(sender)
+    Ok(Open { sender, connection })
 }
 
-/// Sends one request and reads its whole body; the status.
+/// What became of one request.
+enum Outcome {
+    /// A complete response with this status; `closed` when the connection ended with it
+    /// (e.g. `Connection: close`), so that the next request opens another.
+    Status { status: u16, closed: bool },
+    /// A transport failure (connect, reset, early close, bad framing): open another.
+    Failed,
+    /// The deadline passed first.
+    Deadline,
+}
+
+/// Sends one request and reads its whole body, polling the connection meanwhile.
 async fn exchange(
-    sender: &mut SendRequest<Full<Bytes>>,
+    open: &mut Open,
     request: hyper::Request<Full<Bytes>>,
-) -> Result<u16, hyper::Error> {
-    sender.ready().await?;
-    let response = sender.send_request(request).await?;
-    let status = response.status().as_u16();
-    response.into_body().collect().await?;
-    Ok(status)
+    deadline: &mut Pin<&mut Sleep>,
+) -> Outcome {
+    let Open { sender, connection } = open;
+    let response = async {
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        // Drain the body frame by frame; nothing is kept.
+        while let Some(frame) = body.frame().await {
+            frame?;
+        }
+        Ok::<_, hyper::Error>(status)
+    };
+    tokio::pin!(response);
+    let outcome = |r: Result<u16, hyper::Error>, closed| match r {
+        Ok(status) => Outcome::Status { status, closed },
+        Err(_) => Outcome::Failed,
+    };
+    tokio::select! {
+        biased;
+        r = &mut response => return outcome(r, false),
+        () = deadline.as_mut() => return Outcome::Deadline,
+        // The connection ended (closed by the server, or failed): what it delivered before
+        // is still in the response's channel, and the response now finishes either way.
+        _ = &mut *connection => {}
+    }
+    tokio::select! {
+        biased;
+        r = &mut response => outcome(r, true),
+        () = deadline.as_mut() => Outcome::Deadline,
+    }
 }
 
 struct Tally {
@@ -276,31 +330,25 @@ impl Tally {
 }
 
 /// One connection's loop: request, whole response, repeat until the deadline.
-async fn worker(
-    addr: SocketAddr,
-    sender: SendRequest<Full<Bytes>>,
-    source: Arc<Source>,
-    deadline: Instant,
-) -> Tally {
+async fn worker(addr: SocketAddr, open: Open, source: Arc<Source>, deadline: Instant) -> Tally {
     let mut tally = Tally::new();
-    let mut sender = Some(sender);
+    let mut open = Some(open);
     let sleep = tokio::time::sleep_until(deadline.into());
     tokio::pin!(sleep);
 
     loop {
-        let open = match sender.as_mut() {
-            Some(open) if !open.is_closed() => open,
-            _ => {
+        let current = match open.as_mut() {
+            Some(current) => current,
+            None => {
                 let connected = tokio::select! {
                     biased;
                     r = connect(addr) => r,
                     () = &mut sleep => break,
                 };
                 match connected {
-                    Ok(fresh) => sender.insert(fresh),
+                    Ok(fresh) => open.insert(fresh),
                     Err(_) => {
                         tally.errors += 1;
-                        sender = None;
                         // Do not spin on a server that refuses connections.
                         tokio::select! {
                             biased;
@@ -312,43 +360,39 @@ async fn worker(
             }
         };
 
-        let made;
         let request = match &*source {
-            Source::Fixed(request) => request,
-            Source::Make { make, seq } => {
-                made = make(seq.fetch_add(1, Ordering::Relaxed));
-                &made
-            }
+            Source::Fixed(request) => Request::clone(request),
+            Source::Make { make, seq } => make(seq.fetch_add(1, Ordering::Relaxed)),
         };
-        let Ok(request) = request.to_hyper() else {
+        let Some(request) = request.into_hyper() else {
             tally.errors += 1;
             continue;
         };
 
         let sent = Instant::now();
-        let outcome = tokio::select! {
-            biased;
-            r = exchange(open, request) => r,
-            () = &mut sleep => break,
-        };
+        let outcome = exchange(current, request, &mut sleep).await;
         let done = Instant::now();
         if done > deadline {
             // Finished after the deadline: outside the measured window.
             break;
         }
         match outcome {
-            Ok(status) => {
+            Outcome::Status { status, closed } => {
                 tally.hist.record(done - sent);
                 if (200..300).contains(&status) {
                     tally.ok += 1;
                 } else {
                     tally.errors += 1;
                 }
+                if closed {
+                    open = None;
+                }
             }
-            Err(_) => {
+            Outcome::Failed => {
                 tally.errors += 1;
-                sender = None;
+                open = None;
             }
+            Outcome::Deadline => break,
         }
     }
     tally
