@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::{eventually, list_body, problem_code, seed_sender, spawn_app};
+use crate::support::{eventually, list_body, seed_sender, spawn_app, Answer};
 
 #[tokio::test]
 async fn a_request_without_a_key_is_401_with_a_bearer_challenge() {
@@ -15,9 +15,10 @@ async fn a_request_without_a_key_is_401_with_a_bearer_challenge() {
         .await
         .unwrap();
 
-    assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
-    assert_eq!(problem_code(response).await, "unauthorized");
+    Answer::read(response)
+        .await
+        .expect_problem(401, "unauthorized");
 }
 
 #[tokio::test]
@@ -87,8 +88,9 @@ async fn an_auditor_key_may_not_manage_lists() {
         .create_list(&app.auditor_key, &list_body("newsletter"))
         .await;
 
-    assert_eq!(response.status(), 403);
-    assert_eq!(problem_code(response).await, "forbidden");
+    Answer::read(response)
+        .await
+        .expect_problem(403, "forbidden");
     assert_eq!(app.list_lists(&app.auditor_key).await.status(), 403);
     assert_eq!(app.list_lists(&app.sender_key).await.status(), 200);
 }

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{eventually, problem_code, spawn_app, TestApp};
+use crate::support::{eventually, spawn_app, Answer, TestApp};
 
 async fn confirmed(app: &TestApp, email: &str, n: usize) {
     app.signup("newsletter", email).await;
@@ -96,8 +96,9 @@ async fn plain_text_lines_work_and_other_media_types_are_415() {
         .send()
         .await
         .unwrap();
-    assert_eq!(xml.status(), 415);
-    assert_eq!(problem_code(xml).await, "unsupported_media_type");
+    Answer::read(xml)
+        .await
+        .expect_problem(415, "unsupported_media_type");
 }
 
 #[tokio::test]
@@ -114,7 +115,6 @@ async fn a_sender_over_its_quota_gets_429_with_retry_after() {
         .await
         .unwrap();
 
-    assert_eq!(response.status(), 429);
     assert!(
         response.headers()["retry-after"]
             .to_str()
@@ -123,5 +123,7 @@ async fn a_sender_over_its_quota_gets_429_with_retry_after() {
             .unwrap()
             >= 1
     );
-    assert_eq!(problem_code(response).await, "rate_limited");
+    Answer::read(response)
+        .await
+        .expect_problem(429, "rate_limited");
 }

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::exports::app_with_history;
-use crate::support::{problem_code, spawn_app};
+use crate::support::{spawn_app, Answer};
 
 /// A fresh app with history whose database was tampered with by `sql`; the online report.
 async fn tampered_online(sql: impl Fn(&str, bool) -> String) -> Value {
@@ -104,8 +104,9 @@ async fn only_auditors_read_the_audit_trail_and_bad_queries_are_problems() {
         "/v1/audit/checkpoint",
     ] {
         let response = app.get(path, &app.sender_key).send().await.unwrap();
-        assert_eq!(response.status(), 403, "{path}");
-        assert_eq!(problem_code(response).await, "forbidden");
+        Answer::read(response)
+            .await
+            .expect_problem(403, "forbidden");
     }
     for query in [
         "format=xml",
@@ -119,8 +120,9 @@ async fn only_auditors_read_the_audit_trail_and_bad_queries_are_problems() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400, "{query}");
-        assert_eq!(problem_code(response).await, "invalid_request");
+        Answer::read(response)
+            .await
+            .expect_problem(400, "invalid_request");
     }
 }
 

@@ -1,6 +1,6 @@
 //! Bad input answers problem JSON with a stable code, never a 500.
 
-use crate::support::{problem_code, spawn_app};
+use crate::support::{redacted, spawn_app, Answer};
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_400_invalid_json() {
@@ -14,8 +14,9 @@ async fn a_body_that_is_not_json_is_400_invalid_json() {
         .await
         .unwrap();
 
-    assert_eq!(response.status(), 400);
-    assert_eq!(problem_code(response).await, "invalid_json");
+    Answer::read(response)
+        .await
+        .expect_problem(400, "invalid_json");
 }
 
 #[tokio::test]
@@ -26,8 +27,9 @@ async fn unknown_fields_are_400_so_typos_surface() {
 
     let response = app.create_list(&app.sender_key, &body).await;
 
-    assert_eq!(response.status(), 400);
-    assert_eq!(problem_code(response).await, "invalid_json");
+    let answer = Answer::read(response).await;
+    answer.expect_problem(400, "invalid_json");
+    insta::assert_json_snapshot!("problem_unknown_field", redacted(&answer.body));
 }
 
 #[tokio::test]
@@ -42,8 +44,9 @@ async fn a_wrong_content_type_is_415() {
         .await
         .unwrap();
 
-    assert_eq!(response.status(), 415);
-    assert_eq!(problem_code(response).await, "unsupported_media_type");
+    Answer::read(response)
+        .await
+        .expect_problem(415, "unsupported_media_type");
 }
 
 #[tokio::test]
@@ -59,8 +62,9 @@ async fn an_oversized_body_is_413() {
         .await
         .unwrap();
 
-    assert_eq!(response.status(), 413);
-    assert_eq!(problem_code(response).await, "payload_too_large");
+    Answer::read(response)
+        .await
+        .expect_problem(413, "payload_too_large");
 }
 
 #[tokio::test]
@@ -72,8 +76,9 @@ async fn unknown_routes_and_wrong_methods_answer_problem_json() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 404);
-    assert_eq!(problem_code(response).await, "not_found");
+    Answer::read(response)
+        .await
+        .expect_problem(404, "not_found");
 
     let response = app
         .client
@@ -81,6 +86,7 @@ async fn unknown_routes_and_wrong_methods_answer_problem_json() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 405);
-    assert_eq!(problem_code(response).await, "method_not_allowed");
+    Answer::read(response)
+        .await
+        .expect_problem(405, "method_not_allowed");
 }

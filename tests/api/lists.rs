@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{list_body, problem_code, spawn_app};
+use crate::support::{list_body, redacted, spawn_app, Answer};
 
 #[tokio::test]
 async fn creating_a_list_answers_201_and_it_can_be_read_back() {
@@ -26,6 +26,7 @@ async fn creating_a_list_answers_201_and_it_can_be_read_back() {
         .json()
         .await
         .unwrap();
+    insta::assert_json_snapshot!("list", redacted(&fetched));
     assert_eq!(fetched["consent_text_sha256"], sha.as_str());
     assert_eq!(fetched["consent_text_version"], 1);
     assert_eq!(
@@ -33,6 +34,7 @@ async fn creating_a_list_answers_201_and_it_can_be_read_back() {
         "I agree to receive weekly offers by email from Example KK."
     );
     let all: Value = app.list_lists(&app.sender_key).await.json().await.unwrap();
+    insta::assert_json_snapshot!("lists", redacted(&all));
     assert_eq!(all["lists"].as_array().unwrap().len(), 1);
 }
 
@@ -87,8 +89,9 @@ async fn a_taken_slug_is_a_conflict() {
         .create_list(&app.sender_key, &list_body("newsletter"))
         .await;
 
-    assert_eq!(response.status(), 409);
-    assert_eq!(problem_code(response).await, "list_exists");
+    Answer::read(response)
+        .await
+        .expect_problem(409, "list_exists");
 }
 
 #[tokio::test]
@@ -107,9 +110,9 @@ async fn invalid_fields_are_rejected_with_the_field_named() {
 
         let response = app.create_list(&app.sender_key, &body).await;
 
-        assert_eq!(response.status(), 400, "{field}");
-        let problem: Value = response.json().await.unwrap();
-        assert_eq!(problem["code"], "invalid_request");
+        let answer = Answer::read(response).await;
+        answer.expect_problem(400, "invalid_request");
+        let problem = answer.body;
         assert!(
             problem["detail"].as_str().unwrap().contains(field),
             "{problem}"
@@ -125,8 +128,9 @@ async fn an_unknown_list_is_404_unknown_list() {
 
     let response = app.get_list(&app.sender_key, "nope").await;
 
-    assert_eq!(response.status(), 404);
-    assert_eq!(problem_code(response).await, "unknown_list");
+    Answer::read(response)
+        .await
+        .expect_problem(404, "unknown_list");
     let put = app
         .put("/v1/lists/nope", &app.sender_key)
         .json(&json!({"name": "x"}))

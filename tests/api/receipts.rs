@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{problem_code, spawn_app, TestApp};
+use crate::support::{spawn_app, Answer, TestApp};
 
 const SCHEMA: &str = include_str!("../fixtures/kantara-consent-receipt-v1.1.schema.json");
 
@@ -136,8 +136,9 @@ async fn an_unconfirmed_or_foreign_consent_has_no_receipt() {
     let pending = pending["id"].as_str().unwrap();
 
     let response = receipt(&app, &app.sender_key, pending).await;
-    assert_eq!(response.status(), 409);
-    assert_eq!(problem_code(response).await, "not_confirmed");
+    Answer::read(response)
+        .await
+        .expect_problem(409, "not_confirmed");
 
     let other = app.other_sender_with_list("news").await;
     let response = receipt(&app, &other, pending).await;

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{problem_code, spawn_app, TestApp};
+use crate::support::{spawn_app, Answer, TestApp};
 
 async fn subject(app: &TestApp, key: &str, email: &str) -> Value {
     let response = app
@@ -169,8 +169,9 @@ async fn erasure_is_for_sender_keys_and_valid_addresses_only() {
         .send()
         .await
         .unwrap();
-    assert_eq!(invalid.status(), 400);
-    assert_eq!(problem_code(invalid).await, "invalid_email");
+    Answer::read(invalid)
+        .await
+        .expect_problem(400, "invalid_email");
 }
 
 #[tokio::test]

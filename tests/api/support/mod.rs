@@ -60,3 +60,53 @@ where
     }
     false
 }
+
+/// `body` with what changes from run to run (or between SQLite and PostgreSQL) replaced,
+/// for whole-body snapshots: ids (`id`, `*_id`, `List-Id`, any UUID) as `[id]`, times
+/// (`at`, `*_at`, any RFC 3339 string) as `[time]`, hashes and signatures (`hash`,
+/// `*_hash`, `*sha256`) as `[hash]`, links (`*url`, `List-Unsubscribe`) as `[link]`,
+/// tokens, secrets and salts as `[secret]`, and elapsed seconds as `[seconds]`. `null`
+/// stays `null`, so a snapshot still shows which of these are set.
+pub fn redacted(body: &Value) -> Value {
+    fn walk(key: &str, value: &Value) -> Value {
+        match value {
+            Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), walk(k, v))).collect(),
+            Value::Array(items) => items.iter().map(|v| walk(key, v)).collect(),
+            Value::String(text) => match redact_string(&key.to_ascii_lowercase(), text) {
+                Some(shown) => Value::String(shown.to_owned()),
+                None => value.clone(),
+            },
+            Value::Number(_) if key.contains("seconds") => Value::String("[seconds]".to_owned()),
+            _ => value.clone(),
+        }
+    }
+    fn redact_string(key: &str, text: &str) -> Option<&'static str> {
+        // Secrets first: a salt or token may look like an id.
+        let shown = if key.contains("secret") || key.contains("token") || key == "salt" {
+            "[secret]"
+        } else if key == "id"
+            || key.ends_with("_id")
+            || key.ends_with("-id")
+            || uuid::Uuid::parse_str(text).is_ok()
+        {
+            "[id]"
+        } else if key == "at"
+            || key.ends_with("_at")
+            || chrono::DateTime::parse_from_rfc3339(text).is_ok()
+        {
+            "[time]"
+        } else if key == "hash"
+            || key.ends_with("_hash")
+            || key.ends_with("sha256")
+            || key.contains("signature")
+        {
+            "[hash]"
+        } else if key.ends_with("url") || key == "list-unsubscribe" {
+            "[link]"
+        } else {
+            return None;
+        };
+        Some(shown)
+    }
+    walk("", body)
+}
