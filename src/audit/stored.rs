@@ -1,16 +1,11 @@
 //! The audit trail in the database: verifying a sender's stored chain (with its head row and
-//! its signed checkpoints), signing the current head, and recording each export as an event.
-
-use chrono::NaiveDateTime;
-use serde_json::{json, Value};
+//! its signed checkpoints) and signing the current head (recording an export is `flows::export`).
 
 use super::checkpoint::{Checkpoint, SigningKeys, VerifyingKeys};
-use super::export::{Format, Range};
 use super::verify::{check_event, Chain, Failure, Report};
 use crate::clock;
-use crate::db::ledger::{self, EventRow, NewEvent};
-use crate::db::{self, checkpoints, write_transaction, DbConn, StoreError};
-use crate::domain::event_kind::EventKind;
+use crate::db::ledger;
+use crate::db::{self, checkpoints, DbConn, StoreError};
 
 /// Recomputes every hash of the sender's chain, checks seq continuity, linkage and personal
 /// data, that the chain head row names the last event, and every stored checkpoint against
@@ -154,49 +149,4 @@ pub fn sign_moved_heads(conn: &mut DbConn, keys: &SigningKeys) -> Result<usize, 
         }
     }
     Ok(signed)
-}
-
-/// What an export covers and who asked for it.
-pub struct ExportRequest {
-    pub after_seq: i64,
-    pub limit: Option<i64>,
-    pub format: Format,
-    /// Who exported: a key id and role, or the operator's CLI.
-    pub actor: Value,
-}
-
-/// Records the export as an event and returns the range to write, which ends at that event
-/// unless `limit` ends it sooner; `None` when `after_seq` is past the chain head.
-pub fn record_export(
-    conn: &mut DbConn,
-    sender_id: &str,
-    request: &ExportRequest,
-    now: NaiveDateTime,
-) -> Result<Option<(Range, EventRow)>, StoreError> {
-    write_transaction(conn, |conn| {
-        let (head_seq, _) = ledger::lock_head(conn, sender_id)?;
-        if request.after_seq > head_seq {
-            return Ok(None);
-        }
-        let through_seq = request.limit.map_or(head_seq + 1, |limit| {
-            (request.after_seq + limit).min(head_seq + 1)
-        });
-        let event = NewEvent::new(
-            EventKind::Exported,
-            json!({
-                "actor": request.actor,
-                "after_seq": request.after_seq,
-                "through_seq": through_seq,
-                "format": request.format.extension(),
-            }),
-        );
-        let row = crate::flows::record_event(conn, sender_id, event, now)?;
-        Ok(Some((
-            Range {
-                after_seq: request.after_seq,
-                through_seq,
-            },
-            row,
-        )))
-    })
 }

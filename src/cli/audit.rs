@@ -12,9 +12,9 @@ use serde_json::json;
 use crate::audit::checkpoint::VerifyingKeys;
 use crate::audit::export::{write_export, Format};
 use crate::audit::file::verify_export;
-use crate::audit::stored::{record_export, ExportRequest};
 use crate::audit::verify::Report;
 use crate::config::Settings;
+use crate::flows::export::{record_export, ExportRequest};
 use crate::{clock, db, secrets};
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod consents;
 pub mod erasure;
+pub mod export;
 pub mod links;
 pub mod lists;
 pub mod optout;

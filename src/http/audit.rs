@@ -14,9 +14,10 @@ use super::auth::AuditorKey;
 use super::error::{ApiError, Problem};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::export::{write_export, Format};
-use crate::audit::stored::{record_export, sign_head, verify_chain, ExportRequest};
+use crate::audit::stored::{sign_head, verify_chain};
 use crate::audit::verify::Report;
 use crate::clock;
+use crate::flows::export::{record_export, ExportRequest};
 use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]

@@ -13,10 +13,10 @@ use super::error::{ApiError, Problem};
 use super::lists::load_list;
 use crate::domain::email::EmailAddress;
 use crate::domain::token::{sign, Action, LinkClaims};
-use crate::flows::FlowError;
 use crate::state::AppState;
 use crate::views::cached::{cached_sender, Sender};
 use crate::views::check::check_address;
+use crate::views::ViewError;
 
 #[derive(Deserialize, IntoParams)]
 pub struct CheckQuery {
@@ -44,8 +44,8 @@ pub async fn load_sender(state: &AppState, sender_id: &str) -> Result<Arc<Sender
     cached_sender(&state.db, &state.caches, sender_id)
         .await
         .map_err(|e| match e {
-            FlowError::NotFound => ApiError::Unauthorized,
-            e => e.into(),
+            ViewError::NotFound => ApiError::Unauthorized,
+            ViewError::Store(e) => e.into(),
         })
 }
 

@@ -12,10 +12,10 @@ use crate::clock;
 use crate::domain::field::FieldError;
 use crate::domain::list::{parse_name, parse_policy_url, ConsentText, ListSlug, Locale};
 use crate::flows::lists::{create_list as create, update_list as update, ListChanges, NewList};
-use crate::flows::FlowError;
 use crate::state::AppState;
 use crate::views::cached::cached_list;
 use crate::views::lists::{lists_of, ListRow, ListWithTexts};
+use crate::views::ViewError;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -114,8 +114,8 @@ pub async fn load_list(
     cached_list(&state.db, &state.caches, sender_id, slug)
         .await
         .map_err(|e| match e {
-            FlowError::NotFound => ApiError::UnknownList,
-            e => e.into(),
+            ViewError::NotFound => ApiError::UnknownList,
+            ViewError::Store(e) => e.into(),
         })
 }
 

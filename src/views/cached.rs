@@ -4,23 +4,23 @@
 
 use std::sync::Arc;
 
+use super::ViewError;
 use crate::cache::Caches;
 use crate::db::lists::find_list_with_texts;
 use crate::db::senders::find_sender;
 use crate::db::Db;
-use crate::flows::FlowError;
 
 pub use super::lists::ListWithTexts;
 pub use crate::db::senders::Sender;
 
-/// The sender's list with this slug and its consent texts; [`FlowError::NotFound`] when
+/// The sender's list with this slug and its consent texts; [`ViewError::NotFound`] when
 /// the sender has none.
 pub async fn cached_list(
     db: &Db,
     caches: &Caches,
     sender_id: &str,
     slug: &str,
-) -> Result<Arc<ListWithTexts>, FlowError> {
+) -> Result<Arc<ListWithTexts>, ViewError> {
     let key = (sender_id.to_owned(), slug.to_owned());
     let (sender, wanted) = key.clone();
     caches
@@ -29,25 +29,25 @@ pub async fn cached_list(
             let found = db
                 .run(move |conn| find_list_with_texts(conn, &sender, &wanted))
                 .await?;
-            found.map(Arc::new).ok_or(FlowError::NotFound)
+            found.map(Arc::new).ok_or(ViewError::NotFound)
         })
         .await
 }
 
 /// The sender (a sender's identity has no update path while the process runs, so it
-/// stays cached); [`FlowError::NotFound`] when there is none.
+/// stays cached); [`ViewError::NotFound`] when there is none.
 pub async fn cached_sender(
     db: &Db,
     caches: &Caches,
     sender_id: &str,
-) -> Result<Arc<Sender>, FlowError> {
+) -> Result<Arc<Sender>, ViewError> {
     let key = sender_id.to_owned();
     let id = key.clone();
     caches
         .senders
         .get_or_load(key, || async move {
             let found = db.run(move |conn| find_sender(conn, &id)).await?;
-            found.map(Arc::new).ok_or(FlowError::NotFound)
+            found.map(Arc::new).ok_or(ViewError::NotFound)
         })
         .await
 }

@@ -9,3 +9,16 @@ pub mod pages;
 pub mod receipt;
 pub mod subject;
 pub mod webhook;
+
+use crate::db::StoreError;
+
+/// Why a read model could not be built: the record does not exist (for this sender), or
+/// storage failed. Handlers decide which problem a miss is (an unknown list, a key whose
+/// sender is gone).
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("no such resource")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
