@@ -21,10 +21,10 @@ use chrono::NaiveDateTime;
 
 use crate::config::FlowSettings;
 use crate::db::consents::{self as consent_rows, ConsentRow};
-use crate::db::ledger::{self, EventRow, NewEvent};
+use crate::db::ledger::NewEvent;
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::subscriptions;
-use crate::db::{suppressions, webhooks, DbConn};
+use crate::db::{suppressions, DbConn};
 use crate::domain::conflict::Conflict;
 use crate::domain::job_kind::OutboxKind;
 use crate::domain::status::ConsentStatus;
@@ -115,15 +115,4 @@ pub fn end_consent(
     Ok(())
 }
 
-/// Appends an event to the sender's chain and, in the same transaction, queues a webhook
-/// delivery when the sender subscribed to its kind. Call inside a write transaction.
-pub fn record_event(
-    conn: &mut DbConn,
-    sender_id: &str,
-    event: NewEvent<'_>,
-    now: NaiveDateTime,
-) -> Result<EventRow, StoreError> {
-    let row = ledger::append_event(conn, sender_id, event, now)?;
-    webhooks::enqueue_if_subscribed(conn, &row, now)?;
-    Ok(row)
-}
+pub use crate::db::ledger::record_event;

@@ -202,7 +202,7 @@ fn record(
         consent_id: job.consent_id.as_deref(),
         ..NewEvent::new(kind, data)
     };
-    crate::flows::record_event(conn, &job.sender_id, event, now).map(|_| ())
+    crate::db::ledger::record_event(conn, &job.sender_id, event, now).map(|_| ())
 }
 
 /// The consent (still pending), its address, sender and list; `None` when there is nothing

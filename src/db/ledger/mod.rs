@@ -70,7 +70,7 @@ pub fn heads(conn: &mut DbConn) -> Result<Vec<(String, i64, String)>, StoreError
 }
 
 /// Appends one event to the sender's chain. Call inside a write transaction; callers that
-/// record product events go through `flows::record_event`, which also queues webhooks.
+/// record product events go through [`record_event`], which also queues webhooks.
 pub fn append_event(
     conn: &mut DbConn,
     sender_id: &str,
@@ -227,4 +227,17 @@ pub fn erase_pii_of_consents(
         event_pii::erased_at.eq(at),
     ))
     .execute(conn)?)
+}
+
+/// Appends an event to the sender's chain and, in the same transaction, queues a webhook
+/// delivery when the sender subscribed to its kind. Call inside a write transaction.
+pub fn record_event(
+    conn: &mut DbConn,
+    sender_id: &str,
+    event: NewEvent<'_>,
+    now: NaiveDateTime,
+) -> Result<EventRow, StoreError> {
+    let row = append_event(conn, sender_id, event, now)?;
+    super::webhooks::enqueue_if_subscribed(conn, &row, now)?;
+    Ok(row)
 }
