@@ -14,6 +14,7 @@ use consentry::db::ledger::{append_event, NewEvent};
 use consentry::db::{self, write_transaction};
 use consentry::domain::api_key::Role;
 use consentry::domain::event_kind::EventKind;
+use consentry::domain::ids::{ConsentId, SenderId};
 use consentry::domain::sender::SenderProfile;
 use consentry_ledger::pii::Pii;
 use secrecy::ExposeSecret;
@@ -84,11 +85,11 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<(String, String)> {
     let url = db::DatabaseUrl::parse(database_url)?;
     let db = db::open(&url, 2)?;
     let profile = SenderProfile::parse("Bench", "Bench KK", "Tokyo", "b@example.jp", None, "JP")?;
-    let sender_id = consentry::cli::sender::create_sender(&db, profile)?;
-    let (_, auditor) = consentry::cli::key::create_key(&db, &sender_id, Role::Auditor)?;
+    let sender_id = SenderId::parse(&consentry::cli::sender::create_sender(&db, profile)?)?;
+    let (_, auditor) = consentry::cli::key::create_key(&db, sender_id.as_str(), Role::Auditor)?;
     let started = Instant::now();
     let mut conn = db.get()?;
-    let consent = uuid::Uuid::now_v7().to_string();
+    let consent = ConsentId::new();
     let subject = "7".repeat(64);
     for chunk in (0..n).step_by(10_000) {
         write_transaction(&mut conn, |conn| {
@@ -135,7 +136,7 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<(String, String)> {
         "seeded {n} events in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    Ok((sender_id, auditor.expose_secret().to_owned()))
+    Ok((sender_id.into_string(), auditor.expose_secret().to_owned()))
 }
 
 /// Runs a command to completion; (wall time, peak RSS in MiB sampled every 5 ms).

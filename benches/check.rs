@@ -19,6 +19,7 @@ use consentry::db::subscriptions::SubscriptionRow;
 use consentry::db::{self, lists, DbConn};
 use consentry::domain::api_key::Role;
 use consentry::domain::email::{AddressHasher, EmailAddress};
+use consentry::domain::ids::{ConsentId, SenderId, SubscriptionId};
 use consentry::domain::list::ConsentText;
 use consentry::domain::sender::SenderProfile;
 use consentry::domain::status::{ConsentStatus, SubscriptionStatus};
@@ -45,8 +46,8 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<String> {
     let url = db::DatabaseUrl::parse(database_url)?;
     let db = db::open(&url, 2)?;
     let profile = SenderProfile::parse("Bench", "Bench KK", "Tokyo", "b@example.jp", None, "JP")?;
-    let sender_id = consentry::cli::sender::create_sender(&db, profile)?;
-    let (_, key) = consentry::cli::key::create_key(&db, &sender_id, Role::Sender)?;
+    let sender_id = SenderId::parse(&consentry::cli::sender::create_sender(&db, profile)?)?;
+    let (_, key) = consentry::cli::key::create_key(&db, sender_id.as_str(), Role::Sender)?;
     let text = ConsentText::parse("I agree to receive offers.")?;
     let now = clock::now();
     let (list, first) = lists::new_list_rows(
@@ -71,10 +72,7 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<String> {
         let mut rows = Vec::with_capacity(1000);
         for i in chunk_start..(chunk_start + 1000).min(n) {
             let address = EmailAddress::parse(&email(i))?;
-            let (sub_id, consent_id) = (
-                uuid::Uuid::now_v7().to_string(),
-                uuid::Uuid::now_v7().to_string(),
-            );
+            let (sub_id, consent_id) = (SubscriptionId::new(), ConsentId::new());
             subs.push(SubscriptionRow {
                 id: sub_id.clone(),
                 sender_id: sender_id.clone(),

@@ -14,6 +14,7 @@ use consentry::cli::{key, sender};
 use consentry::config::Settings;
 use consentry::db::lists;
 use consentry::domain::api_key::Role;
+use consentry::domain::ids::SenderId;
 use consentry::domain::list::ConsentText;
 use consentry::domain::sender::SenderProfile;
 use consentry::startup::Application;
@@ -54,8 +55,8 @@ fn start_server(database_url: String) -> anyhow::Result<(SocketAddr, String)> {
 
 fn seed(db: &consentry::db::Db) -> anyhow::Result<String> {
     let profile = SenderProfile::parse("Bench", "Bench KK", "Tokyo", "b@example.jp", None, "JP")?;
-    let sender_id = sender::create_sender(db, profile)?;
-    let (_, key) = key::create_key(db, &sender_id, Role::Sender)?;
+    let sender_id = SenderId::parse(&sender::create_sender(db, profile)?)?;
+    let (_, key) = key::create_key(db, sender_id.as_str(), Role::Sender)?;
     let text = ConsentText::parse("I agree to receive offers.")?;
     let (list, first) = lists::new_list_rows(
         &sender_id,

@@ -12,6 +12,7 @@ use crate::db::lists::ListWithTexts;
 use crate::db::senders::Sender;
 use crate::db::{epochs, Db};
 use crate::domain::api_key::Caller;
+use crate::domain::ids::SenderId;
 
 /// A bounded map whose clears bump a generation, so a value read from the database before a
 /// clear is not put back after it.
@@ -79,9 +80,9 @@ pub struct Caches {
     /// SHA-256 of the presented bearer value → who it is. Saves argon2 on every request.
     pub keys: Generational<[u8; 32], Arc<Caller>>,
     /// (sender id, slug) → list with its consent texts.
-    pub lists: Generational<(String, String), Arc<ListWithTexts>>,
+    pub lists: Generational<(SenderId, String), Arc<ListWithTexts>>,
     /// Sender id → the sender's legal identity (shown in every check answer).
-    pub senders: Generational<String, Arc<Sender>>,
+    pub senders: Generational<SenderId, Arc<Sender>>,
     seen_epochs: Mutex<HashMap<String, i64>>,
 }
 
@@ -242,7 +243,7 @@ mod tests {
             .await;
         assert!(cached.is_ok());
         let list = Arc::new(ListWithTexts::for_tests());
-        let slug = ("s".to_owned(), "l".to_owned());
+        let slug = (SenderId::new(), "l".to_owned());
         let cached = caches
             .lists
             .get_or_load(slug, || async { Ok::<_, ()>(list) })
@@ -282,7 +283,7 @@ mod tests {
             .await;
         assert!(cached.is_ok());
         let list = Arc::new(ListWithTexts::for_tests());
-        let slug = ("s".to_owned(), "l".to_owned());
+        let slug = (SenderId::new(), "l".to_owned());
         let cached = caches
             .lists
             .get_or_load(slug, || async { Ok::<_, ()>(list) })

@@ -14,6 +14,7 @@ use crate::db::ledger::{find_event, EventWithPii};
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::webhooks::{find_webhook, WebhookRow};
 use crate::db::{write_transaction, Db, DbConn, StoreError};
+use crate::domain::ids::SenderId;
 use crate::domain::job_kind::OutboxKind;
 use crate::domain::webhook::{is_public, signature, WebhookUrl};
 use crate::jobs::next_attempt;
@@ -144,7 +145,7 @@ impl WebhookWorker {
 /// still wants this kind.
 fn load(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     payload: &str,
 ) -> Result<Option<(WebhookRow, EventWithPii)>, StoreError> {
     let event_id = serde_json::from_str::<Value>(payload)

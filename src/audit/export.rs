@@ -14,6 +14,7 @@ use consentry_ledger::pii::PiiRecord;
 use crate::clock;
 use crate::db::ledger::{events_page, EventRow, EventWithPii, PiiRow};
 use crate::db::{DbConn, StoreError};
+use crate::domain::ids::SenderId;
 
 /// Events read per query.
 const PAGE: i64 = 2000;
@@ -123,7 +124,7 @@ fn line<'a>(event: &ChainedFields<'a, str>, pii: Option<PiiRecord>, row: &'a Eve
 /// memory stays constant.
 pub fn write_export<W: Write>(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     range: Range,
     format: Format,
     keys: &SigningKeys,
@@ -154,7 +155,7 @@ pub fn write_export<W: Write>(
         .filter(|(seq, _)| *seq == range.through_seq)
         .ok_or(ExportError::Missing(range.through_seq))?;
     let at = clock::rfc3339(clock::now());
-    let checkpoint = keys.sign(sender_id, Some(range.after_seq), (seq, &hash), &at);
+    let checkpoint = keys.sign(sender_id.as_str(), Some(range.after_seq), (seq, &hash), &at);
     sink.checkpoint(&checkpoint)?;
     Ok(checkpoint)
 }
@@ -162,7 +163,7 @@ pub fn write_export<W: Write>(
 /// Sends the pages of `range` in seq order until the range ends or nobody listens.
 fn read_pages(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     range: Range,
     pages: std::sync::mpsc::SyncSender<Vec<EventWithPii>>,
 ) -> Result<(), StoreError> {

@@ -6,13 +6,14 @@ use super::verify::{check_event, Chain, Failure, Report};
 use crate::clock;
 use crate::db::ledger;
 use crate::db::{self, checkpoints, DbConn, StoreError};
+use crate::domain::ids::SenderId;
 
 /// Recomputes every hash of the sender's chain, checks seq continuity, linkage and personal
 /// data, that the chain head row names the last event, and every stored checkpoint against
 /// the event it names and `keys`.
 pub fn verify_chain(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     keys: &VerifyingKeys,
 ) -> Result<Report, StoreError> {
     let (head, chain, mut failure) = db::snapshot(conn, |conn| {
@@ -56,7 +57,7 @@ pub fn verify_chain(
 /// Feeds every stored event to `chain`; the first failure, if any.
 fn walk(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     chain: &mut Chain,
 ) -> Result<Option<Failure>, StoreError> {
     let mut buf = Vec::with_capacity(1024);
@@ -73,7 +74,7 @@ fn walk(
             let record = event.record(&at, pii.as_ref());
             let linked = check_event(&record, &mut buf).and_then(|state| {
                 chain.link(
-                    sender_id,
+                    sender_id.as_str(),
                     event.seq,
                     &event.prev_hash,
                     &event.hash,
@@ -110,7 +111,7 @@ fn check_head(chain: &Chain, head: Option<(i64, String)>) -> Option<Failure> {
 /// was signed before. `None` for a chain without events.
 pub fn sign_head(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     keys: &SigningKeys,
 ) -> Result<Option<Checkpoint>, StoreError> {
     let Some((seq, hash)) = ledger::head(conn, sender_id)?.filter(|(seq, _)| *seq > 0) else {
@@ -122,7 +123,7 @@ pub fn sign_head(
 /// The checkpoint of `seq`: the stored one, or a new one signed and stored now (true).
 fn sign_at(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     seq: i64,
     hash: &str,
     keys: &SigningKeys,
@@ -131,7 +132,7 @@ fn sign_at(
         return Ok((existing, false));
     }
     let now = clock::now();
-    let checkpoint = keys.sign(sender_id, None, (seq, hash), &clock::rfc3339(now));
+    let checkpoint = keys.sign(sender_id.as_str(), None, (seq, hash), &clock::rfc3339(now));
     if checkpoints::insert_checkpoint(conn, &checkpoint, now)? {
         return Ok((checkpoint, true));
     }

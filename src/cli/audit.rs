@@ -14,6 +14,7 @@ use crate::audit::export::{write_export, Format};
 use crate::audit::file::verify_export;
 use crate::audit::verify::Report;
 use crate::config::Settings;
+use crate::domain::ids::SenderId;
 use crate::flows::export::{record_export, ExportRequest};
 use crate::{clock, db, secrets};
 
@@ -73,7 +74,7 @@ pub fn run(settings: &Settings, command: AuditCommand) -> anyhow::Result<ExitCod
                 format,
                 actor: json!({ "channel": "cli", "user": std::env::var("USER").ok() }),
             };
-            export(settings, &sender, &request, &out)?;
+            export(settings, &super::sender_id(&sender)?, &request, &out)?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Verify {
@@ -93,7 +94,7 @@ pub fn run(settings: &Settings, command: AuditCommand) -> anyhow::Result<ExitCod
 
 fn export(
     settings: &Settings,
-    sender_id: &str,
+    sender_id: &SenderId,
     request: &ExportRequest,
     out: &Path,
 ) -> anyhow::Result<()> {

@@ -59,7 +59,7 @@ fn demo_credentials(db: &Db) -> anyhow::Result<Credentials> {
         "I agree to receive the Demo Shop newsletter by email. I can unsubscribe at any time.",
     )?;
     let (list, first_text) = lists::new_list_rows(
-        &sender_id,
+        &super::sender_id(&sender_id)?,
         "newsletter",
         "Demo Shop newsletter".into(),
         &text,

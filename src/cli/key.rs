@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::db::api_keys::{list_api_keys, revoke_api_key};
 use crate::db::{self, Db};
 use crate::domain::api_key::Role;
+use crate::domain::ids::SenderId;
 use crate::flows::setup;
 
 #[derive(Debug, Subcommand)]
@@ -56,7 +57,7 @@ pub fn run(settings: &Settings, command: KeyCommand) -> anyhow::Result<()> {
             println!("revoked key {key_id}");
         }
         KeyCommand::List { sender, json } => {
-            let keys = list_api_keys(&mut *db.get()?, &sender)?;
+            let keys = list_api_keys(&mut *db.get()?, &super::sender_id(&sender)?)?;
             let rows: Vec<_> = keys
                 .iter()
                 .map(|k| {
@@ -87,7 +88,9 @@ pub fn run(settings: &Settings, command: KeyCommand) -> anyhow::Result<()> {
 /// Creates a key for an existing sender; returns (key id, full key). A thin wrapper over
 /// [`setup::create_key`] kept for tests and benchmarks.
 pub fn create_key(db: &Db, sender_id: &str, role: Role) -> anyhow::Result<(String, SecretString)> {
-    let created = setup::create_key(&mut *db.get()?, sender_id, role)?;
+    let sender_id = SenderId::parse(sender_id)
+        .map_err(|_| setup::KeyError::UnknownSender(sender_id.to_owned()))?;
+    let created = setup::create_key(&mut *db.get()?, &sender_id, role)?;
     Ok((created.id, created.key))
 }
 

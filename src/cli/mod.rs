@@ -78,6 +78,12 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// A sender id from the command line; one not in the form this service issues names no
+/// sender.
+fn sender_id(raw: &str) -> anyhow::Result<crate::domain::ids::SenderId> {
+    crate::domain::ids::SenderId::parse(raw).map_err(|_| anyhow::anyhow!("no sender with id {raw}"))
+}
+
 /// Prints `value` as one line of JSON.
 fn print_json(value: &serde_json::Value) {
     println!("{value}");

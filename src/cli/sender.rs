@@ -91,7 +91,7 @@ pub fn run(settings: &Settings, command: SenderCommand) -> anyhow::Result<()> {
         } => {
             let days = retention.as_deref().map(parse_retention).transpose()?;
             let hold = legal_hold.map(|h| h == "on");
-            if !update_retention(&mut *db.get()?, &id, days, hold)? {
+            if !update_retention(&mut *db.get()?, &super::sender_id(&id)?, days, hold)? {
                 anyhow::bail!("no sender with id {id}");
             }
             show(&db, &id, false)?;
@@ -102,7 +102,7 @@ pub fn run(settings: &Settings, command: SenderCommand) -> anyhow::Result<()> {
 }
 
 fn show(db: &Db, id: &str, as_json: bool) -> anyhow::Result<()> {
-    let sender = find_sender(&mut *db.get()?, id)?
+    let sender = find_sender(&mut *db.get()?, &super::sender_id(id)?)?
         .ok_or_else(|| anyhow::anyhow!("no sender with id {id}"))?;
     let view = json!({
         "id": sender.id, "name": sender.name, "legal_name": sender.legal_name,
@@ -132,9 +132,5 @@ fn show(db: &Db, id: &str, as_json: bool) -> anyhow::Result<()> {
 /// Stores a new sender (minimum retention) and returns its id; a thin wrapper over
 /// [`flows::setup::create_sender`] kept for tests and benchmarks.
 pub fn create_sender(db: &Db, profile: SenderProfile) -> anyhow::Result<String> {
-    Ok(setup::create_sender(
-        &mut *db.get()?,
-        profile,
-        MIN_RETENTION_DAYS,
-    )?)
+    Ok(setup::create_sender(&mut *db.get()?, profile, MIN_RETENTION_DAYS)?.into_string())
 }

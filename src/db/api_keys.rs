@@ -1,5 +1,6 @@
 //! The `api_keys` table: argon2id hashes of key secrets, their role and revocation.
 
+use crate::domain::ids::SenderId;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -10,7 +11,7 @@ use super::{epochs, DbConn, StoreError};
 #[diesel(table_name = api_keys)]
 pub struct ApiKeyRow {
     pub id: String,
-    pub sender_id: String,
+    pub sender_id: SenderId,
     pub role: String,
     pub secret_hash: String,
     pub created_at: NaiveDateTime,
@@ -33,7 +34,10 @@ pub fn find_api_key(conn: &mut DbConn, id: &str) -> Result<Option<ApiKeyRow>, St
         .next())
 }
 
-pub fn list_api_keys(conn: &mut DbConn, sender_id: &str) -> Result<Vec<ApiKeyRow>, StoreError> {
+pub fn list_api_keys(
+    conn: &mut DbConn,
+    sender_id: &SenderId,
+) -> Result<Vec<ApiKeyRow>, StoreError> {
     Ok(api_keys::table
         .filter(api_keys::sender_id.eq(sender_id))
         .order(api_keys::created_at.asc())

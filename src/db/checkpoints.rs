@@ -8,6 +8,7 @@ use consentry_ledger::checkpoint::Checkpoint;
 use super::schema::checkpoints;
 use super::{DbConn, StoreError};
 use crate::clock;
+use crate::domain::ids::SenderId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = checkpoints)]
@@ -67,7 +68,7 @@ pub fn insert_checkpoint(
 
 pub fn find_checkpoint(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     seq: i64,
 ) -> Result<Option<Checkpoint>, StoreError> {
     Ok(checkpoints::table
@@ -80,7 +81,10 @@ pub fn find_checkpoint(
 }
 
 /// A sender's checkpoints in seq order.
-pub fn list_checkpoints(conn: &mut DbConn, sender_id: &str) -> Result<Vec<Checkpoint>, StoreError> {
+pub fn list_checkpoints(
+    conn: &mut DbConn,
+    sender_id: &SenderId,
+) -> Result<Vec<Checkpoint>, StoreError> {
     Ok(checkpoints::table
         .filter(checkpoints::sender_id.eq(sender_id))
         .order(checkpoints::seq.asc())

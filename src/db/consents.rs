@@ -6,15 +6,16 @@ use diesel::prelude::*;
 
 use super::schema::consents;
 use super::{DbConn, StoreError};
+use crate::domain::ids::{ConsentId, ListId, SenderId, SubscriptionId};
 use crate::domain::status::ConsentStatus;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = consents)]
 pub struct ConsentRow {
-    pub id: String,
-    pub sender_id: String,
-    pub list_id: String,
-    pub subscription_id: String,
+    pub id: ConsentId,
+    pub sender_id: SenderId,
+    pub list_id: ListId,
+    pub subscription_id: SubscriptionId,
     pub status: ConsentStatus,
     pub locale: String,
     pub consent_text_sha256: String,
@@ -39,8 +40,8 @@ pub struct ConsentRow {
 /// A consent of this sender (another sender's id is "not found").
 pub fn find_consent(
     conn: &mut DbConn,
-    sender_id: &str,
-    id: &str,
+    sender_id: &SenderId,
+    id: &ConsentId,
 ) -> Result<Option<ConsentRow>, StoreError> {
     Ok(consents::table
         .find(id)
@@ -52,7 +53,10 @@ pub fn find_consent(
 }
 
 /// A consent by id alone: for links, where the signed token is the authority.
-pub fn find_consent_by_id(conn: &mut DbConn, id: &str) -> Result<Option<ConsentRow>, StoreError> {
+pub fn find_consent_by_id(
+    conn: &mut DbConn,
+    id: &ConsentId,
+) -> Result<Option<ConsentRow>, StoreError> {
     Ok(consents::table
         .find(id)
         .select(ConsentRow::as_select())
@@ -71,7 +75,7 @@ pub fn insert_consent(conn: &mut DbConn, row: &ConsentRow) -> Result<(), StoreEr
 /// Moves a consent to `status`; `confirmed` sets `confirmed_at`, an end state sets `ended_at`.
 pub fn set_consent_status(
     conn: &mut DbConn,
-    id: &str,
+    id: &ConsentId,
     status: ConsentStatus,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
@@ -91,7 +95,7 @@ pub fn set_consent_status(
 /// Records that a confirmation mail was enqueued.
 pub fn note_mail_enqueued(
     conn: &mut DbConn,
-    id: &str,
+    id: &ConsentId,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
     diesel::update(consents::table.find(id))
@@ -106,7 +110,7 @@ pub fn note_mail_enqueued(
 /// A resend: a new nonce (old links stop working) and a new expiry.
 pub fn rotate_nonce(
     conn: &mut DbConn,
-    id: &str,
+    id: &ConsentId,
     nonce: &str,
     expires_at: NaiveDateTime,
 ) -> Result<(), StoreError> {
@@ -122,7 +126,7 @@ pub fn rotate_nonce(
 /// Consents of one sender and claimed client IP that had mail enqueued since `since`.
 pub fn count_mailed_from_ip(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     client_ip_key: &str,
     since: NaiveDateTime,
 ) -> Result<i64, StoreError> {
@@ -153,7 +157,7 @@ pub fn due_expiries(
 /// Every consent of a subscription, oldest first.
 pub fn consents_of_subscription(
     conn: &mut DbConn,
-    subscription_id: &str,
+    subscription_id: &SubscriptionId,
 ) -> Result<Vec<ConsentRow>, StoreError> {
     Ok(consents::table
         .filter(consents::subscription_id.eq(subscription_id))
@@ -166,7 +170,7 @@ pub fn consents_of_subscription(
 /// `cutoff`, oldest first.
 pub fn due_for_minimising(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     cutoff: NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<ConsentRow>, StoreError> {
@@ -187,7 +191,11 @@ pub fn due_for_minimising(
 
 /// Records that the consent's personal data is being erased; false if that was recorded
 /// before (the update waits for a concurrent eraser's row lock, then finds it done).
-pub fn mark_minimised(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<bool, StoreError> {
+pub fn mark_minimised(
+    conn: &mut DbConn,
+    id: &ConsentId,
+    at: NaiveDateTime,
+) -> Result<bool, StoreError> {
     Ok(diesel::update(
         consents::table
             .find(id)

@@ -1,6 +1,7 @@
 //! The `idempotency_keys` table: the stored answer to a request that carried an
 //! `Idempotency-Key`, so a retry gets the same answer and a different body gets a conflict.
 
+use crate::domain::ids::SenderId;
 use diesel::prelude::*;
 
 use super::schema::idempotency_keys;
@@ -9,7 +10,7 @@ use super::{DbConn, StoreError};
 /// A stored answer: (request digest, status, body).
 pub fn find_answer(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     key: &str,
 ) -> Result<Option<(String, i64, String)>, StoreError> {
     Ok(idempotency_keys::table
@@ -26,7 +27,7 @@ pub fn find_answer(
 
 pub fn store_answer(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     key: &str,
     request_sha256: &str,
     status: i64,

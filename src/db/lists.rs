@@ -1,6 +1,7 @@
 //! The `lists` and `consent_texts` tables: what recipients agree to receive, and every
 //! wording of the consent text the list ever had (content-addressed by SHA-256).
 
+use crate::domain::ids::{ListId, SenderId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -10,8 +11,8 @@ use super::{epochs, write_transaction, DbConn, StoreError};
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = lists)]
 pub struct ListRow {
-    pub id: String,
-    pub sender_id: String,
+    pub id: ListId,
+    pub sender_id: SenderId,
     pub slug: String,
     pub name: String,
     pub policy_url: String,
@@ -24,7 +25,7 @@ pub struct ListRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = consent_texts)]
 pub struct ConsentTextRow {
-    pub list_id: String,
+    pub list_id: ListId,
     pub sha256: String,
     pub version: i64,
     pub body: String,
@@ -50,7 +51,7 @@ pub fn insert_list(
 
 pub fn find_list(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     slug: &str,
 ) -> Result<Option<ListRow>, StoreError> {
     Ok(lists::table
@@ -62,7 +63,7 @@ pub fn find_list(
         .next())
 }
 
-pub fn list_lists(conn: &mut DbConn, sender_id: &str) -> Result<Vec<ListRow>, StoreError> {
+pub fn list_lists(conn: &mut DbConn, sender_id: &SenderId) -> Result<Vec<ListRow>, StoreError> {
     Ok(lists::table
         .filter(lists::sender_id.eq(sender_id))
         .order(lists::slug.asc())
@@ -73,7 +74,7 @@ pub fn list_lists(conn: &mut DbConn, sender_id: &str) -> Result<Vec<ListRow>, St
 /// Every version of a list's consent text, oldest first.
 pub fn list_consent_texts(
     conn: &mut DbConn,
-    list_id: &str,
+    list_id: &ListId,
 ) -> Result<Vec<ConsentTextRow>, StoreError> {
     Ok(consent_texts::table
         .filter(consent_texts::list_id.eq(list_id))
@@ -107,7 +108,7 @@ struct ListUpdate<'a> {
 /// text it had before becomes current again without a new version.
 pub fn update_list(
     conn: &mut DbConn,
-    list_id: &str,
+    list_id: &ListId,
     changes: ListChanges,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
@@ -168,8 +169,8 @@ impl ListWithTexts {
         let at = crate::clock::now();
         Self {
             list: ListRow {
-                id: "l".into(),
-                sender_id: "s".into(),
+                id: ListId::new(),
+                sender_id: SenderId::new(),
                 slug: "l".into(),
                 name: "L".into(),
                 policy_url: "https://example.jp/p".into(),
@@ -185,7 +186,7 @@ impl ListWithTexts {
 
 pub fn find_list_with_texts(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     slug: &str,
 ) -> Result<Option<ListWithTexts>, StoreError> {
     let Some(list) = find_list(conn, sender_id, slug)? else {
@@ -197,7 +198,7 @@ pub fn find_list_with_texts(
 
 /// The rows of a new list and its first consent text (version 1).
 pub fn new_list_rows(
-    sender_id: &str,
+    sender_id: &SenderId,
     slug: &str,
     name: String,
     text: &crate::domain::list::ConsentText,
@@ -205,7 +206,7 @@ pub fn new_list_rows(
     locale: &str,
     at: NaiveDateTime,
 ) -> (ListRow, ConsentTextRow) {
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = ListId::new();
     let text_row = ConsentTextRow {
         list_id: id.clone(),
         sha256: text.sha256().to_owned(),
@@ -227,7 +228,7 @@ pub fn new_list_rows(
     (list, text_row)
 }
 
-pub fn find_list_by_id(conn: &mut DbConn, id: &str) -> Result<Option<ListRow>, StoreError> {
+pub fn find_list_by_id(conn: &mut DbConn, id: &ListId) -> Result<Option<ListRow>, StoreError> {
     Ok(lists::table
         .find(id)
         .select(ListRow::as_select())

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::outbox;
 use super::{write_transaction, DbConn, StoreError};
+use crate::domain::ids::{ConsentId, SenderId};
 use crate::domain::job_kind::{OutboxKind, OutboxStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
@@ -13,8 +14,8 @@ use crate::domain::job_kind::{OutboxKind, OutboxStatus};
 pub struct OutboxRow {
     pub id: String,
     pub kind: OutboxKind,
-    pub sender_id: String,
-    pub consent_id: Option<String>,
+    pub sender_id: SenderId,
+    pub consent_id: Option<ConsentId>,
     pub abuse_key: Option<String>,
     pub payload: String,
     pub status: OutboxStatus,
@@ -30,8 +31,8 @@ impl OutboxRow {
     /// A job due now.
     pub fn new(
         kind: OutboxKind,
-        sender_id: &str,
-        consent_id: Option<&str>,
+        sender_id: &SenderId,
+        consent_id: Option<&ConsentId>,
         abuse_key: Option<&str>,
         payload: String,
         at: NaiveDateTime,
@@ -40,7 +41,7 @@ impl OutboxRow {
             id: uuid::Uuid::now_v7().to_string(),
             kind,
             sender_id: sender_id.to_owned(),
-            consent_id: consent_id.map(str::to_owned),
+            consent_id: consent_id.cloned(),
             abuse_key: abuse_key.map(str::to_owned),
             payload,
             status: OutboxStatus::Queued,
@@ -179,7 +180,7 @@ pub fn count_queued(conn: &mut DbConn) -> Result<i64, StoreError> {
 /// Forgets the delivery errors of these consents' jobs (an SMTP error can quote the address).
 pub fn clear_errors_of_consents(
     conn: &mut DbConn,
-    consent_ids: &[String],
+    consent_ids: &[ConsentId],
 ) -> Result<(), StoreError> {
     diesel::update(outbox::table.filter(outbox::consent_id.eq_any(consent_ids)))
         .set(outbox::last_error.eq(None::<String>))

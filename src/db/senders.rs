@@ -1,5 +1,6 @@
 //! The `senders` table: tenants and the legal identity their mail must display.
 
+use crate::domain::ids::SenderId;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -9,7 +10,7 @@ use super::{DbConn, StoreError};
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = senders)]
 pub struct Sender {
-    pub id: String,
+    pub id: SenderId,
     pub name: String,
     pub legal_name: String,
     pub postal_address: String,
@@ -28,7 +29,7 @@ pub fn insert_sender(conn: &mut DbConn, sender: &Sender) -> Result<(), StoreErro
     Ok(())
 }
 
-pub fn find_sender(conn: &mut DbConn, id: &str) -> Result<Option<Sender>, StoreError> {
+pub fn find_sender(conn: &mut DbConn, id: &SenderId) -> Result<Option<Sender>, StoreError> {
     Ok(senders::table
         .find(id)
         .select(Sender::as_select())
@@ -49,7 +50,7 @@ pub fn list_senders(conn: &mut DbConn) -> Result<Vec<Sender>, StoreError> {
 /// minimisation; `None` leaves a value as it is. Returns false for an unknown sender.
 pub fn update_retention(
     conn: &mut DbConn,
-    id: &str,
+    id: &SenderId,
     retention_days: Option<i64>,
     legal_hold: Option<bool>,
 ) -> Result<bool, StoreError> {

@@ -8,19 +8,20 @@ use diesel::prelude::*;
 use super::consents::ConsentRow;
 use super::schema::subscriptions;
 use super::{DbConn, StoreError};
+use crate::domain::ids::{ConsentId, ListId, SenderId, SubscriptionId};
 use crate::domain::status::SubscriptionStatus;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = subscriptions)]
 pub struct SubscriptionRow {
-    pub id: String,
-    pub sender_id: String,
-    pub list_id: String,
+    pub id: SubscriptionId,
+    pub sender_id: SenderId,
+    pub list_id: ListId,
     pub address_key: String,
     pub abuse_key: String,
     pub email: Option<String>,
     pub status: SubscriptionStatus,
-    pub current_consent_id: String,
+    pub current_consent_id: ConsentId,
     /// Of the current consent.
     pub confirmed_at: Option<NaiveDateTime>,
     /// Of the current consent.
@@ -28,10 +29,33 @@ pub struct SubscriptionRow {
     pub updated_at: NaiveDateTime,
 }
 
+/// Takes, for the rest of the transaction, the lock of one address on one list: every state
+/// change of that subscription and its consents (signup, confirm, refuse, unsubscribe,
+/// expiry, erasure) runs one after another across PostgreSQL instances, and the rows read
+/// after it are the rows the change starts from. Taken before the subscription is read, it
+/// also covers one that does not exist yet (two first signups at once). On SQLite write
+/// transactions are serialised already. Returns whether it had to lock.
+pub fn lock_subject(
+    conn: &mut DbConn,
+    sender_id: &SenderId,
+    list_id: &ListId,
+    address_key: &str,
+) -> Result<bool, StoreError> {
+    let DbConn::Postgres(pg) = conn else {
+        return Ok(false);
+    };
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0)) IS NULL")
+        .bind::<diesel::sql_types::Text, _>(format!(
+            "subscription {sender_id} {list_id} {address_key}"
+        ))
+        .execute(pg)?;
+    Ok(true)
+}
+
 pub fn find_subscription(
     conn: &mut DbConn,
-    sender_id: &str,
-    list_id: &str,
+    sender_id: &SenderId,
+    list_id: &ListId,
     address_key: &str,
 ) -> Result<Option<SubscriptionRow>, StoreError> {
     Ok(subscriptions::table
@@ -47,7 +71,7 @@ pub fn find_subscription(
 /// Every subscription of an address with one sender (all lists).
 pub fn subscriptions_of_address(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     address_key: &str,
 ) -> Result<Vec<SubscriptionRow>, StoreError> {
     Ok(subscriptions::table
@@ -59,7 +83,7 @@ pub fn subscriptions_of_address(
 
 pub fn find_subscription_by_id(
     conn: &mut DbConn,
-    id: &str,
+    id: &SubscriptionId,
 ) -> Result<Option<SubscriptionRow>, StoreError> {
     Ok(subscriptions::table
         .find(id)
@@ -79,7 +103,7 @@ pub fn insert_subscription(conn: &mut DbConn, row: &SubscriptionRow) -> Result<(
 /// Points an existing subscription at a new consent (a new double opt-in).
 pub fn point_subscription(
     conn: &mut DbConn,
-    id: &str,
+    id: &SubscriptionId,
     consent: &ConsentRow,
     email: &str,
     at: NaiveDateTime,
@@ -100,7 +124,7 @@ pub fn point_subscription(
 /// Marks a subscription confirmed by its current consent.
 pub fn confirm_subscription(
     conn: &mut DbConn,
-    id: &str,
+    id: &SubscriptionId,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
     diesel::update(subscriptions::table.find(id))
@@ -116,7 +140,7 @@ pub fn confirm_subscription(
 /// Moves a subscription to an end state (its consent ended).
 pub fn end_subscription(
     conn: &mut DbConn,
-    id: &str,
+    id: &SubscriptionId,
     status: SubscriptionStatus,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
@@ -131,7 +155,11 @@ pub fn end_subscription(
 
 /// Removes the subscription's plaintext address, ending it as `unsubscribed` if it was still
 /// pending or confirmed (an erased address cannot be mailed). The keyed hash stays.
-pub fn erase_address(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<(), StoreError> {
+pub fn erase_address(
+    conn: &mut DbConn,
+    id: &SubscriptionId,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
     diesel::update(subscriptions::table.find(id))
         .set(subscriptions::email.eq(None::<String>))
         .execute(conn)?;
@@ -151,7 +179,7 @@ pub fn erase_address(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<(
 pub struct CheckRow {
     pub address_key: String,
     pub status: SubscriptionStatus,
-    pub consent_id: String,
+    pub consent_id: ConsentId,
     pub confirmed_at: Option<NaiveDateTime>,
     pub evidence_sha256: String,
 }
@@ -174,8 +202,8 @@ const CHECK_COLUMNS: CheckColumns = (
 
 pub fn check_one(
     conn: &mut DbConn,
-    sender_id: &str,
-    list_id: &str,
+    sender_id: &SenderId,
+    list_id: &ListId,
     address_key: &str,
 ) -> Result<Option<CheckRow>, StoreError> {
     let query = subscriptions::table
@@ -192,8 +220,8 @@ pub fn check_one(
 /// The rows for many address keys at once (a batch check's chunk).
 pub fn check_many(
     conn: &mut DbConn,
-    sender_id: &str,
-    list_id: &str,
+    sender_id: &SenderId,
+    list_id: &ListId,
     address_keys: &[String],
 ) -> Result<Vec<CheckRow>, StoreError> {
     let query = subscriptions::table

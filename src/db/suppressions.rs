@@ -1,6 +1,7 @@
 //! The `suppressions` table: keyed address hashes that no confirmation mail may reach.
 //! `scope` is a sender id, or `global` for "this wasn't me" (which binds every sender).
 
+use crate::domain::ids::SenderId;
 use diesel::prelude::*;
 
 use super::schema::suppressions;
@@ -34,7 +35,7 @@ pub fn suppress(
 /// Whether this address is suppressed for this sender, for any reason.
 pub fn is_suppressed(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     address_key: &str,
 ) -> Result<bool, StoreError> {
     binding(conn, sender_id, address_key, true)
@@ -44,7 +45,7 @@ pub fn is_suppressed(
 /// suppression does not count: after an erasure the address may sign up afresh.
 pub fn blocks_confirmation_mail(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     address_key: &str,
 ) -> Result<bool, StoreError> {
     binding(conn, sender_id, address_key, false)
@@ -53,12 +54,12 @@ pub fn blocks_confirmation_mail(
 /// Whether a suppression of this sender's or the global scope holds the address.
 fn binding(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     address_key: &str,
     erasures_count: bool,
 ) -> Result<bool, StoreError> {
     let mut query = suppressions::table
-        .filter(suppressions::scope.eq_any([sender_id, GLOBAL]))
+        .filter(suppressions::scope.eq_any([sender_id.as_str(), GLOBAL]))
         .filter(suppressions::address_key.eq(address_key))
         .into_boxed();
     if !erasures_count {
@@ -70,11 +71,11 @@ fn binding(
 /// Of `address_keys`, those suppressed for this sender (sender scope or global).
 pub fn suppressed_among(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     address_keys: &[String],
 ) -> Result<Vec<String>, StoreError> {
     Ok(suppressions::table
-        .filter(suppressions::scope.eq_any([sender_id, GLOBAL]))
+        .filter(suppressions::scope.eq_any([sender_id.as_str(), GLOBAL]))
         .filter(suppressions::address_key.eq_any(address_keys))
         .select(suppressions::address_key)
         .load(conn)?)
@@ -84,11 +85,11 @@ pub fn suppressed_among(
 /// is `sender` or `global`.
 pub fn suppressions_of(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     address_key: &str,
 ) -> Result<Vec<(String, String, chrono::NaiveDateTime)>, StoreError> {
     let rows: Vec<(String, String, chrono::NaiveDateTime)> = suppressions::table
-        .filter(suppressions::scope.eq_any([sender_id, GLOBAL]))
+        .filter(suppressions::scope.eq_any([sender_id.as_str(), GLOBAL]))
         .filter(suppressions::address_key.eq(address_key))
         .select((
             suppressions::scope,

@@ -8,13 +8,14 @@ use super::ledger::EventRow;
 use super::outbox::{self, OutboxRow};
 use super::schema::{outbox as outbox_table, webhooks};
 use super::{DbConn, StoreError};
+use crate::domain::ids::SenderId;
 use crate::domain::job_kind::{OutboxKind, OutboxStatus};
 use crate::domain::webhook::EVENT_KINDS;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = webhooks)]
 pub struct WebhookRow {
-    pub sender_id: String,
+    pub sender_id: SenderId,
     pub url: String,
     /// JSON array of event kinds.
     pub events: String,
@@ -29,7 +30,10 @@ impl WebhookRow {
     }
 }
 
-pub fn find_webhook(conn: &mut DbConn, sender_id: &str) -> Result<Option<WebhookRow>, StoreError> {
+pub fn find_webhook(
+    conn: &mut DbConn,
+    sender_id: &SenderId,
+) -> Result<Option<WebhookRow>, StoreError> {
     Ok(webhooks::table
         .find(sender_id)
         .select(WebhookRow::as_select())
@@ -55,7 +59,7 @@ pub fn save_webhook(conn: &mut DbConn, row: &WebhookRow) -> Result<(), StoreErro
 }
 
 /// Removes the endpoint and its undelivered jobs; returns whether there was one.
-pub fn delete_webhook(conn: &mut DbConn, sender_id: &str) -> Result<bool, StoreError> {
+pub fn delete_webhook(conn: &mut DbConn, sender_id: &SenderId) -> Result<bool, StoreError> {
     diesel::delete(
         outbox_table::table
             .filter(outbox_table::kind.eq(OutboxKind::Webhook))
@@ -86,7 +90,7 @@ pub fn enqueue_if_subscribed(
     let job = OutboxRow::new(
         OutboxKind::Webhook,
         &event.sender_id,
-        event.consent_id.as_deref(),
+        event.consent_id.as_ref(),
         None,
         payload,
         now,
@@ -97,7 +101,7 @@ pub fn enqueue_if_subscribed(
 /// Delivery state of a sender's webhook jobs: (queued, failed for good, latest error).
 pub fn delivery_stats(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
 ) -> Result<(i64, i64, Option<String>), StoreError> {
     let mine = || {
         outbox_table::table

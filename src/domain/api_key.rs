@@ -1,5 +1,6 @@
 //! API keys: `csk_<key id>_<secret>`. Only an argon2id hash of the secret is stored.
 
+use crate::domain::ids::SenderId;
 use std::fmt;
 
 use argon2::password_hash::rand_core::OsRng;
@@ -114,7 +115,7 @@ pub fn generate() -> Result<NewKey, argon2::password_hash::Error> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub key_id: String,
-    pub sender_id: String,
+    pub sender_id: SenderId,
     pub role: Role,
 }
 
@@ -124,7 +125,7 @@ impl Caller {
     pub fn for_tests() -> Self {
         Self {
             key_id: "k".into(),
-            sender_id: "s".into(),
+            sender_id: crate::domain::ids::SenderId::new(),
             role: Role::Sender,
         }
     }

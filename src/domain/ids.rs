@@ -43,9 +43,23 @@ macro_rules! text_id {
                 }
             }
 
+            /// Text this service stored or issued before (a row read as text, the fields of a
+            /// chained event): not checked again, as loading a column is not.
+            // Not every id is read back from a chained event.
+            #[allow(dead_code)]
+            pub(crate) fn from_trusted(text: &str) -> Self {
+                Self(text.to_owned())
+            }
+
             /// The id of a UUID (as a token carries it).
             pub fn from_uuid(uuid: uuid::Uuid) -> Self {
                 Self(uuid.to_string())
+            }
+
+            /// The UUID the text spells (the nil UUID for text stored in another form, which
+            /// then names nothing).
+            pub fn to_uuid(&self) -> uuid::Uuid {
+                uuid::Uuid::try_parse(&self.0).unwrap_or_default()
             }
 
             /// The stored text.
@@ -105,32 +119,8 @@ macro_rules! text_id {
 
         impl utoipa::ToSchema for $name {}
 
-        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $name
-        where
-            DB: diesel::backend::Backend,
-            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
-        {
-            fn to_sql<'b>(
-                &'b self,
-                out: &mut diesel::serialize::Output<'b, '_, DB>,
-            ) -> diesel::serialize::Result {
-                self.0.as_str().to_sql(out)
-            }
-        }
-
         // Loading trusts storage: rows written before the newtypes keep whatever text they hold.
-        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $name
-        where
-            DB: diesel::backend::Backend,
-            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
-        {
-            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-                <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(
-                    bytes,
-                )
-                .map(Self)
-            }
-        }
+        $crate::domain::text_enum::stored_as_text!($name, |text| Ok(Self(text)));
     };
 }
 

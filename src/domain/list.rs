@@ -59,7 +59,8 @@ impl Locale {
     }
 }
 
-/// A display name: 1-200 characters, no control characters.
+/// A display name: 1-200 characters, no control characters, nothing that reads as a link
+/// (it appears in the Subject and body of mail Consentry signs).
 pub fn parse_name(raw: &str) -> Result<String, FieldError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control)
@@ -68,6 +69,9 @@ pub fn parse_name(raw: &str) -> Result<String, FieldError> {
             "name",
             "must be 1-200 characters without control characters",
         ));
+    }
+    if super::display_text::looks_like_link_or_disguise(trimmed) {
+        return Err(field_error("name", super::display_text::REFUSED));
     }
     Ok(trimmed.to_owned())
 }

@@ -5,6 +5,7 @@ pub mod api_key;
 /// Canonical JSON, as the ledger hashes and signs it (the `consentry-ledger` crate).
 pub use consentry_ledger::canonical;
 pub mod conflict;
+pub mod display_text;
 pub mod email;
 pub mod event_kind;
 pub mod field;

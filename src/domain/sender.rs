@@ -31,12 +31,13 @@ impl SenderProfile {
             });
         }
         Ok(Self {
-            name: text("name", name, 200)?,
-            legal_name: text("legal_name", legal_name, 300)?,
-            postal_address: text("postal_address", postal_address, 500)?,
+            name: display("name", name, 200)?,
+            legal_name: display("legal_name", legal_name, 300)?,
+            postal_address: display("postal_address", postal_address, 500)?,
+            // The contact is an address or a web page by nature (特定電子メール法 asks for one).
             contact: text("contact", contact, 300)?,
             on_behalf_of: on_behalf_of
-                .map(|v| text("on_behalf_of", v, 300))
+                .map(|v| display("on_behalf_of", v, 300))
                 .transpose()?,
             jurisdiction,
         })
@@ -62,6 +63,18 @@ pub fn parse_retention(raw: &str) -> Result<i64, FieldError> {
             reason: "must be 1m, 3y or a number of days such as 400d, at least 31d",
         }),
     }
+}
+
+/// [`text`] that appears in signed mail as the sender's name: nothing that reads as a link.
+fn display(field: &'static str, raw: &str, max: usize) -> Result<String, FieldError> {
+    let value = text(field, raw, max)?;
+    if super::display_text::looks_like_link_or_disguise(&value) {
+        return Err(FieldError {
+            field,
+            reason: super::display_text::REFUSED,
+        });
+    }
+    Ok(value)
 }
 
 /// Trimmed, non-empty, bounded, no control characters other than newlines (addresses wrap).

@@ -93,6 +93,18 @@ macro_rules! text_enum {
 
         impl utoipa::ToSchema for $name {}
 
+        $crate::domain::text_enum::stored_as_text!($name, |text| Ok(Self::parse(&text)?));
+    };
+}
+
+pub(crate) use text_enum;
+
+/// diesel `ToSql`/`FromSql<Text, DB>`, for every backend whose `str` and `String` have them
+/// (SQLite, PostgreSQL and the `MultiConnection` backend alike), for a type stored as the text
+/// of its `as_str()`; `|text| expr` turns the loaded `String` into the type. The one place the
+/// closed sets and the ids meet diesel.
+macro_rules! stored_as_text {
+    ($name:ident, |$text:ident| $from:expr) => {
         impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $name
         where
             DB: diesel::backend::Backend,
@@ -112,14 +124,14 @@ macro_rules! text_enum {
             String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
         {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-                let text = <String as diesel::deserialize::FromSql<
+                let $text = <String as diesel::deserialize::FromSql<
                     diesel::sql_types::Text,
                     DB,
                 >>::from_sql(bytes)?;
-                Ok(Self::parse(&text)?)
+                $from
             }
         }
     };
 }
 
-pub(crate) use text_enum;
+pub(crate) use stored_as_text;

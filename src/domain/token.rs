@@ -2,9 +2,11 @@
 //!
 //! The payload is (action, consent id, nonce, expiry); the signature is HMAC-SHA256 under the
 //! key named by `kid`, so keys can rotate (the newest signs, every configured key verifies).
-//! Confirm and refuse tokens expire and carry the consent's current nonce, which a resend
-//! rotates; unsubscribe tokens carry no nonce and never expire (RFC 8058 links must keep
-//! working for as long as mail containing them exists).
+//! Confirm tokens expire and carry the consent's current nonce, which a resend rotates.
+//! Refuse tokens carry the nonce too but are honoured whatever it is and however old they
+//! are ("this wasn't me" must work from every mail the address received); unsubscribe tokens
+//! carry no nonce and never expire (RFC 8058 links must keep working for as long as mail
+//! containing them exists).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -126,7 +128,8 @@ pub fn sign(keys: &[TokenKey], claims: &LinkClaims) -> String {
     )
 }
 
-/// Verifies a token (constant-time signature check) and its expiry against `now` (unix s).
+/// Verifies a token (constant-time signature check) and, except for refuse links, its expiry
+/// against `now` (unix s).
 pub fn verify(keys: &[TokenKey], token: &str, now: i64) -> Result<LinkClaims, TokenError> {
     let mut parts = token.split('.');
     let (Some(kid), Some(payload), Some(signature), None) =
@@ -156,7 +159,8 @@ pub fn verify(keys: &[TokenKey], token: &str, now: i64) -> Result<LinkClaims, To
     let mut expiry = [0u8; 8];
     expiry.copy_from_slice(&payload[17 + NONCE_LEN..]);
     let expires_at = Some(i64::from_be_bytes(expiry)).filter(|&e| e != 0);
-    if expires_at.is_some_and(|e| now > e) {
+    // A refusal protects the owner whenever it comes, so its link never runs out.
+    if action != Action::Refuse && expires_at.is_some_and(|e| now > e) {
         return Err(TokenError::Expired);
     }
     Ok(LinkClaims {
@@ -263,6 +267,14 @@ mod tests {
         assert_eq!(verify(&keys, &token, 1_001), Err(TokenError::Expired));
         let forever = sign(&keys, &claims(Action::Unsubscribe, None));
         assert!(verify(&keys, &forever, i64::MAX).is_ok());
+    }
+
+    #[test]
+    fn a_refuse_link_works_long_after_its_mail_s_expiry() {
+        let keys = [key("k1", 1)];
+        let old = claims(Action::Refuse, Some(1_000));
+        let token = sign(&keys, &old);
+        assert_eq!(verify(&keys, &token, 1_000_000), Ok(old));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde_json::json;
 use crate::db::ledger::NewEvent;
 use crate::db::{write_transaction, DbConn, StoreError};
 use crate::domain::event_kind::EventKind;
+use crate::domain::ids::SenderId;
 
 /// What a batch answered: exactly the answers that were sent.
 pub struct BatchSummary {
@@ -20,7 +21,7 @@ pub struct BatchSummary {
 /// `Consentry-Check-Receipt` header), in a transaction of its own.
 pub fn record_batch_receipt(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     receipt: String,
     list_slug: &str,
     summary: BatchSummary,

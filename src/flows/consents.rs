@@ -13,6 +13,7 @@ use crate::db::lists::ListWithTexts;
 use crate::db::{idempotency, write_transaction, Db, DbConn, StoreError};
 use crate::domain::conflict::Conflict;
 use crate::domain::email::EmailAddress;
+use crate::domain::ids::{ConsentId, SenderId};
 
 /// An `Idempotency-Key` and the keyed digest of the request it came with.
 #[derive(Debug, Clone)]
@@ -24,7 +25,7 @@ pub struct IdempotencyKey {
 /// A parsed signup request, owned so it can be retried.
 #[derive(Clone)]
 pub struct SignupRequest {
-    pub sender_id: String,
+    pub sender_id: SenderId,
     pub list: Arc<ListWithTexts>,
     pub email: EmailAddress,
     pub address_key: String,
@@ -110,8 +111,8 @@ fn attempt(
 /// Resends the confirmation mail of a pending consent, in one write transaction.
 pub fn resend(
     conn: &mut DbConn,
-    sender_id: &str,
-    consent_id: &str,
+    sender_id: &SenderId,
+    consent_id: &ConsentId,
     rules: &FlowSettings,
 ) -> Result<Confirmation, FlowError> {
     let outcome = write_transaction(conn, |conn| {

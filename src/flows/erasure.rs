@@ -13,6 +13,7 @@ use crate::db::senders::{self, Sender};
 use crate::db::subscriptions;
 use crate::db::{outbox, suppressions, write_transaction, DbConn, StoreError};
 use crate::domain::event_kind::EventKind;
+use crate::domain::ids::{ConsentId, SenderId};
 use crate::domain::status::ConsentStatus;
 
 /// Why personal data is removed (the `reason` of the `erased` event).
@@ -37,12 +38,12 @@ impl Reason {
 /// were erased. Call inside a write transaction.
 pub fn erase_subject(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     address_key: &str,
     now: NaiveDateTime,
 ) -> Result<usize, StoreError> {
     let mut erased = Vec::new();
-    for sub in subscriptions::subscriptions_of_address(conn, sender_id, address_key)? {
+    for sub in super::locked_subscriptions_of_address(conn, sender_id, address_key)? {
         for consent in consents::consents_of_subscription(conn, &sub.id)? {
             if let Some(records) = erase_rows(conn, &consent, now)? {
                 erased.push((consent, records));
@@ -50,7 +51,7 @@ pub fn erase_subject(
         }
         subscriptions::erase_address(conn, &sub.id, now)?;
     }
-    suppressions::suppress(conn, sender_id, address_key, suppressions::ERASED)?;
+    suppressions::suppress(conn, sender_id.as_str(), address_key, suppressions::ERASED)?;
     // The events last: appending locks the chain head, which every flow takes after its
     // other rows, so taking it first here could deadlock with a confirmation on PostgreSQL.
     for (consent, records) in &erased {
@@ -141,18 +142,15 @@ fn retention_cutoff(sender: &Sender, now: NaiveDateTime) -> NaiveDateTime {
 /// minimises it if it is still due.
 fn minimise_one(
     conn: &mut DbConn,
-    consent_id: &str,
+    consent_id: &ConsentId,
     cutoff: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<usize, StoreError> {
-    let Some(consent) = consents::find_consent_by_id(conn, consent_id)? else {
+    let Some((consent, sub)) = super::locked_consent(conn, consent_id)? else {
         return Ok(0);
     };
     let held = senders::find_sender(conn, &consent.sender_id)?.is_none_or(|s| s.legal_hold);
     let due = consent.minimised_at.is_none() && consent.ended_at.is_some_and(|t| t < cutoff);
-    let Some(sub) = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)? else {
-        return Ok(0);
-    };
     if held || !due {
         return Ok(0);
     }

@@ -8,6 +8,7 @@ use crate::audit::export::{Format, Range};
 use crate::db::ledger::{self, EventRow, NewEvent};
 use crate::db::{write_transaction, DbConn, StoreError};
 use crate::domain::event_kind::EventKind;
+use crate::domain::ids::SenderId;
 
 /// What an export covers and who asked for it.
 pub struct ExportRequest {
@@ -22,7 +23,7 @@ pub struct ExportRequest {
 /// unless `limit` ends it sooner; `None` when `after_seq` is past the chain head.
 pub fn record_export(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     request: &ExportRequest,
     now: NaiveDateTime,
 ) -> Result<Option<(Range, EventRow)>, StoreError> {

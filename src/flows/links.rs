@@ -11,6 +11,7 @@ use crate::db::ledger::{self, NewEvent};
 use crate::db::subscriptions::{self, SubscriptionRow};
 use crate::db::{suppressions, DbConn, StoreError};
 use crate::domain::event_kind::EventKind;
+use crate::domain::ids::ConsentId;
 use crate::domain::ledger::Pii;
 use crate::domain::status::ConsentStatus;
 
@@ -34,25 +35,14 @@ pub struct Observed {
     pub user_agent: Option<String>,
 }
 
-fn load(
-    conn: &mut DbConn,
-    consent_id: &str,
-) -> Result<Option<(ConsentRow, SubscriptionRow)>, StoreError> {
-    let Some(consent) = consents::find_consent_by_id(conn, consent_id)? else {
-        return Ok(None);
-    };
-    let sub = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)?;
-    Ok(sub.map(|s| (consent, s)))
-}
-
-/// The consent and subscription of a confirm or refuse link, if the link's nonce is still the
+/// The consent and subscription of a confirm link, if the link's nonce is still the
 /// consent's (a resend replaces it). Compared in constant time.
 fn load_current(
     conn: &mut DbConn,
-    consent_id: &str,
+    consent_id: &ConsentId,
     nonce: &str,
 ) -> Result<Option<(ConsentRow, SubscriptionRow)>, StoreError> {
-    Ok(load(conn, consent_id)?
+    Ok(super::locked_consent(conn, consent_id)?
         .filter(|(consent, _)| bool::from(consent.nonce.as_bytes().ct_eq(nonce.as_bytes()))))
 }
 
@@ -68,7 +58,7 @@ fn pii(sub: &SubscriptionRow, observed: &Observed) -> Pii {
 /// Confirms a pending consent. Call inside a write transaction.
 pub fn confirm(
     conn: &mut DbConn,
-    consent_id: &str,
+    consent_id: &ConsentId,
     nonce: &str,
     observed: &Observed,
     now: NaiveDateTime,
@@ -107,15 +97,16 @@ pub fn confirm(
 }
 
 /// "This wasn't me": ends the consent as refused and suppresses confirmation mail to the
-/// address from every sender. Call inside a write transaction.
+/// address from every sender. Any signed refuse link of the consent works, however many
+/// resends came after its mail and however old it is: refusing can only protect the owner.
+/// Call inside a write transaction.
 pub fn refuse(
     conn: &mut DbConn,
-    consent_id: &str,
-    nonce: &str,
+    consent_id: &ConsentId,
     observed: &Observed,
     now: NaiveDateTime,
 ) -> Result<LinkOutcome, StoreError> {
-    let Some((consent, sub)) = load_current(conn, consent_id, nonce)? else {
+    let Some((consent, sub)) = super::locked_consent(conn, consent_id)? else {
         return Ok(LinkOutcome::Invalid);
     };
     if consent.status == ConsentStatus::Refused {
@@ -139,12 +130,12 @@ pub fn refuse(
 /// subscription. Idempotent. Call inside a write transaction.
 pub fn unsubscribe(
     conn: &mut DbConn,
-    consent_id: &str,
+    consent_id: &ConsentId,
     channel: &str,
     observed: &Observed,
     now: NaiveDateTime,
 ) -> Result<LinkOutcome, StoreError> {
-    let Some((_, sub)) = load(conn, consent_id)? else {
+    let Some((_, sub)) = super::locked_consent(conn, consent_id)? else {
         return Ok(LinkOutcome::Invalid);
     };
     if !sub.status.is_live() {

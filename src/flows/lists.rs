@@ -7,6 +7,7 @@ use super::FlowError;
 use crate::db::lists::{insert_list, new_list_rows, update_list as store_update, ListRow};
 use crate::db::DbConn;
 use crate::domain::conflict::Conflict;
+use crate::domain::ids::{ListId, SenderId};
 use crate::domain::list::{ConsentText, ListSlug, Locale};
 
 pub use crate::db::lists::ListChanges;
@@ -23,7 +24,7 @@ pub struct NewList {
 /// Creates the list; [`Conflict::ListExists`] when the sender has one with this slug.
 pub fn create_list(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     new: NewList,
     now: NaiveDateTime,
 ) -> Result<ListRow, FlowError> {
@@ -47,7 +48,7 @@ pub fn create_list(
 /// list won the race.
 pub fn update_list(
     conn: &mut DbConn,
-    list_id: &str,
+    list_id: &ListId,
     changes: ListChanges,
     now: NaiveDateTime,
 ) -> Result<(), FlowError> {

@@ -23,9 +23,10 @@ use crate::config::FlowSettings;
 use crate::db::consents::{self as consent_rows, ConsentRow};
 use crate::db::ledger::NewEvent;
 use crate::db::outbox::{self, OutboxRow};
-use crate::db::subscriptions;
+use crate::db::subscriptions::{self, SubscriptionRow};
 use crate::db::{suppressions, DbConn};
 use crate::domain::conflict::Conflict;
+use crate::domain::ids::{ConsentId, SenderId};
 use crate::domain::job_kind::OutboxKind;
 use crate::domain::status::ConsentStatus;
 
@@ -95,6 +96,50 @@ pub fn mail_if_allowed(
     outbox::enqueue(conn, &job)?;
     consent_rows::note_mail_enqueued(conn, &consent.id, now)?;
     Ok(Confirmation::Queued)
+}
+
+/// A consent and its subscription, read under the subscription's lock
+/// ([`subscriptions::lock_subject`]), so that a state change starts from the state it
+/// changes even when another instance changes the same subscription at the same moment.
+/// Call inside a write transaction.
+pub fn locked_consent(
+    conn: &mut DbConn,
+    consent_id: &ConsentId,
+) -> Result<Option<(ConsentRow, SubscriptionRow)>, StoreError> {
+    let read = |conn: &mut DbConn| -> Result<_, StoreError> {
+        let Some(consent) = consent_rows::find_consent_by_id(conn, consent_id)? else {
+            return Ok(None);
+        };
+        let sub = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)?;
+        Ok(sub.map(|sub| (consent, sub)))
+    };
+    let Some((consent, sub)) = read(conn)? else {
+        return Ok(None);
+    };
+    if subscriptions::lock_subject(conn, &sub.sender_id, &sub.list_id, &sub.address_key)? {
+        // What was read before the lock may have changed; read what the change starts from.
+        return read(conn);
+    }
+    Ok(Some((consent, sub)))
+}
+
+/// Every subscription of an address with one sender, read under their locks (taken in list
+/// order, so two such flows cannot wait on each other). Call inside a write transaction.
+pub fn locked_subscriptions_of_address(
+    conn: &mut DbConn,
+    sender_id: &SenderId,
+    address_key: &str,
+) -> Result<Vec<SubscriptionRow>, StoreError> {
+    let mut subs = subscriptions::subscriptions_of_address(conn, sender_id, address_key)?;
+    subs.sort_by(|a, b| a.list_id.cmp(&b.list_id));
+    let mut locked = false;
+    for sub in &subs {
+        locked |= subscriptions::lock_subject(conn, sender_id, &sub.list_id, address_key)?;
+    }
+    if locked {
+        return subscriptions::subscriptions_of_address(conn, sender_id, address_key);
+    }
+    Ok(subs)
 }
 
 /// Ends a consent and its subscription in `status` and records the event.

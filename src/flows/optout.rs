@@ -7,18 +7,18 @@ use serde_json::json;
 use super::end_consent;
 use crate::db::consents;
 use crate::db::ledger::NewEvent;
-use crate::db::subscriptions;
 use crate::db::{DbConn, StoreError};
 use crate::domain::event_kind::EventKind;
+use crate::domain::ids::{ListId, SenderId};
 use crate::domain::ledger::Pii;
 use crate::domain::status::{ConsentStatus, SubscriptionStatus};
 
 pub struct OptOut<'a> {
-    pub sender_id: &'a str,
+    pub sender_id: &'a SenderId,
     pub address_key: &'a str,
     pub email: &'a str,
     /// `None`: every list of the sender.
-    pub list_id: Option<&'a str>,
+    pub list_id: Option<&'a ListId>,
     pub channel: &'a str,
     pub received_at: NaiveDateTime,
     pub note: Option<String>,
@@ -30,13 +30,13 @@ pub fn record(
     conn: &mut DbConn,
     opt_out: &OptOut<'_>,
     now: NaiveDateTime,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<ListId>, StoreError> {
     let subs =
-        subscriptions::subscriptions_of_address(conn, opt_out.sender_id, opt_out.address_key)?;
+        super::locked_subscriptions_of_address(conn, opt_out.sender_id, opt_out.address_key)?;
     let mut lists = Vec::new();
     for sub in subs
         .iter()
-        .filter(|s| opt_out.list_id.is_none_or(|l| l == s.list_id))
+        .filter(|s| opt_out.list_id.is_none_or(|l| *l == s.list_id))
     {
         if sub.status.is_live() {
             let Some(current) = consents::find_consent_by_id(conn, &sub.current_consent_id)? else {

@@ -4,6 +4,7 @@
 use super::links::{self, LinkOutcome, Observed};
 use crate::clock;
 use crate::db::{write_transaction, DbConn, StoreError};
+use crate::domain::ids::ConsentId;
 use crate::domain::status::ConsentStatus;
 use crate::domain::token::{Action, LinkClaims};
 use crate::views::pages::{load_context, PageContext};
@@ -30,7 +31,8 @@ pub struct Shown {
 /// The page a GET shows, decided without changing anything.
 pub fn page_for_get(action: Action, claims: &LinkClaims, ctx: &PageContext) -> Page {
     let c = &ctx.consent;
-    let nonce_ok = action == Action::Unsubscribe || c.nonce == claims.nonce;
+    // Refuse and unsubscribe links work from every mail; only confirming needs the latest.
+    let nonce_ok = action != Action::Confirm || c.nonce == claims.nonce;
     if !nonce_ok {
         return Page::Invalid;
     }
@@ -49,7 +51,7 @@ pub fn page_for_get(action: Action, claims: &LinkClaims, ctx: &PageContext) -> P
 
 /// What a GET of a verified link shows.
 pub fn show(conn: &mut DbConn, claims: &LinkClaims) -> Result<Shown, StoreError> {
-    let context = load_context(conn, &claims.consent_id.to_string())?;
+    let context = load_context(conn, &ConsentId::from_uuid(claims.consent_id))?;
     let page = match &context {
         Some(ctx) => page_for_get(claims.action, claims, ctx),
         None => Page::Invalid,
@@ -64,12 +66,12 @@ pub fn show(conn: &mut DbConn, claims: &LinkClaims) -> Result<Shown, StoreError>
 /// The button was pressed: confirm, refuse or unsubscribe in one write transaction, then
 /// what the page shows afterwards.
 pub fn act(conn: &mut DbConn, claims: &LinkClaims, seen: &Observed) -> Result<Shown, StoreError> {
-    let id = claims.consent_id.to_string();
+    let id = ConsentId::from_uuid(claims.consent_id);
     let nonce = &claims.nonce;
     let now = clock::now();
     let outcome = write_transaction(conn, |conn| match claims.action {
         Action::Confirm => links::confirm(conn, &id, nonce, seen, now),
-        Action::Refuse => links::refuse(conn, &id, nonce, seen, now),
+        Action::Refuse => links::refuse(conn, &id, seen, now),
         Action::Unsubscribe => links::unsubscribe(conn, &id, "one_click", seen, now),
     })?;
     let page = match outcome {

@@ -7,9 +7,9 @@ use super::{end_consent, mail_if_allowed, Confirmation};
 use crate::config::FlowSettings;
 use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::NewEvent;
-use crate::db::subscriptions;
 use crate::db::{write_transaction, DbConn, StoreError};
 use crate::domain::event_kind::EventKind;
+use crate::domain::ids::{ConsentId, SenderId};
 use crate::domain::status::ConsentStatus;
 use crate::domain::token::new_nonce;
 
@@ -35,8 +35,8 @@ pub fn expire_due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> Result<u
     for consent in &due {
         write_transaction(conn, |conn| {
             // Re-read under the write lock: a confirmation may have landed meanwhile.
-            match consents::find_consent_by_id(conn, &consent.id)? {
-                Some(c) if c.status == ConsentStatus::Pending && c.expires_at <= now => {
+            match super::locked_consent(conn, &consent.id)? {
+                Some((c, _)) if c.status == ConsentStatus::Pending && c.expires_at <= now => {
                     expire(conn, &c, now)
                 }
                 _ => Ok(()),
@@ -54,42 +54,48 @@ pub enum Resend {
     NotPending,
 }
 
-/// Rotates the consent's nonce (old links stop working), extends its life, and enqueues a new
-/// confirmation mail if the caps allow. Call inside a write transaction.
+/// Enqueues a new confirmation mail if the caps allow and, only then, rotates the consent's
+/// nonce so the new mail's confirm link replaces the old ones. The expiry stays where the
+/// first mail put it (resending cannot keep a request alive). Refuse links need no nonce, so
+/// every mail the address received keeps a working "this wasn't me". Call inside a write
+/// transaction.
 pub fn resend(
     conn: &mut DbConn,
-    sender_id: &str,
-    consent_id: &str,
+    sender_id: &SenderId,
+    consent_id: &ConsentId,
     rules: &FlowSettings,
     now: NaiveDateTime,
 ) -> Result<Resend, StoreError> {
-    let Some(consent) = consents::find_consent(conn, sender_id, consent_id)? else {
+    let Some((consent, sub)) = super::locked_consent(conn, consent_id)? else {
         return Ok(Resend::NotFound);
     };
+    if consent.sender_id != *sender_id {
+        return Ok(Resend::NotFound);
+    }
     match consent.status {
         ConsentStatus::Confirmed => return Ok(Resend::Done(Confirmation::NotNeeded)),
         ConsentStatus::Pending if consent.expires_at > now => {}
         _ => return Ok(Resend::NotPending),
     }
-    let Some(sub) = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)? else {
-        return Ok(Resend::NotFound);
-    };
-    let nonce = new_nonce();
-    let expires_at = now + rules.confirm_ttl;
-    consents::rotate_nonce(conn, &consent.id, &nonce, expires_at)?;
-    let consent = ConsentRow {
-        nonce,
-        expires_at,
-        ..consent
-    };
     let confirmation =
         mail_if_allowed(conn, &consent, &sub.address_key, &sub.abuse_key, rules, now)?;
+    let mut expires_at = consent.expires_at;
+    if confirmation == Confirmation::Queued {
+        // A request whose signup mail was held back gets its full time from its first mail.
+        if consent.mail_count == 0 {
+            expires_at = now + rules.confirm_ttl;
+        }
+        consents::rotate_nonce(conn, &consent.id, &new_nonce(), expires_at)?;
+    }
     let event = NewEvent {
         consent_id: Some(&consent.id),
         subject_key: Some(&sub.address_key),
         ..NewEvent::new(
             EventKind::ResendRequested,
-            json!({ "confirmation": confirmation, "expires_at": crate::clock::rfc3339(expires_at) }),
+            json!({
+                "confirmation": confirmation,
+                "expires_at": crate::clock::rfc3339(expires_at),
+            }),
         )
     };
     super::record_event(conn, sender_id, event, now)?;

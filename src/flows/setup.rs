@@ -8,6 +8,7 @@ use crate::db::api_keys::{insert_api_key, ApiKeyRow};
 use crate::db::senders::{find_sender, insert_sender, update_retention, Sender};
 use crate::db::{ledger, write_transaction, DbConn, StoreError};
 use crate::domain::api_key::{self, Role};
+use crate::domain::ids::SenderId;
 use crate::domain::sender::{SenderProfile, MIN_RETENTION_DAYS};
 
 /// Why a key could not be created.
@@ -33,9 +34,9 @@ pub fn create_sender(
     conn: &mut DbConn,
     profile: SenderProfile,
     retention_days: i64,
-) -> Result<String, StoreError> {
+) -> Result<SenderId, StoreError> {
     let sender = Sender {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: SenderId::new(),
         name: profile.name,
         legal_name: profile.legal_name,
         postal_address: profile.postal_address,
@@ -58,9 +59,13 @@ pub fn create_sender(
 }
 
 /// Creates a key for an existing sender.
-pub fn create_key(conn: &mut DbConn, sender_id: &str, role: Role) -> Result<CreatedKey, KeyError> {
+pub fn create_key(
+    conn: &mut DbConn,
+    sender_id: &SenderId,
+    role: Role,
+) -> Result<CreatedKey, KeyError> {
     if find_sender(conn, sender_id)?.is_none() {
-        return Err(KeyError::UnknownSender(sender_id.to_owned()));
+        return Err(KeyError::UnknownSender(sender_id.to_string()));
     }
     let key = api_key::generate().map_err(|e| KeyError::Hash(e.to_string()))?;
     insert_api_key(

@@ -14,6 +14,7 @@ use crate::db::{DbConn, StoreError};
 use crate::domain::canonical::canonical_json;
 use crate::domain::email::EmailAddress;
 use crate::domain::event_kind::EventKind;
+use crate::domain::ids::{ConsentId, SenderId, SubscriptionId};
 use crate::domain::ledger::{new_salt, Pii};
 use crate::domain::status::{ConsentStatus, SubscriptionStatus};
 use crate::domain::token::new_nonce;
@@ -47,7 +48,7 @@ impl ClaimedEvidence {
 }
 
 pub struct Signup<'a> {
-    pub sender_id: &'a str,
+    pub sender_id: &'a SenderId,
     pub list: &'a ListRow,
     pub email: &'a EmailAddress,
     pub address_key: String,
@@ -62,7 +63,7 @@ pub struct Signup<'a> {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct SignupAnswer {
     #[serde(rename = "id")]
-    pub consent_id: String,
+    pub consent_id: ConsentId,
     /// The list's slug.
     pub list: String,
     /// `pending` | `confirmed` | `suppressed`
@@ -85,6 +86,12 @@ pub fn signup(
     rules: &FlowSettings,
     now: NaiveDateTime,
 ) -> Result<Signed, StoreError> {
+    subscriptions::lock_subject(
+        conn,
+        request.sender_id,
+        &request.list.id,
+        &request.address_key,
+    )?;
     let existing = subscriptions::find_subscription(
         conn,
         request.sender_id,
@@ -173,7 +180,7 @@ pub fn signup(
 
 fn answer(
     request: &Signup<'_>,
-    id: &str,
+    id: &ConsentId,
     status: &str,
     confirmation: Confirmation,
 ) -> SignupAnswer {
@@ -194,13 +201,13 @@ fn new_consent(
     rules: &FlowSettings,
     now: NaiveDateTime,
 ) -> Result<ConsentRow, StoreError> {
-    let consent_id = uuid::Uuid::now_v7().to_string();
+    let consent_id = ConsentId::new();
     let evidence_sha256 = request.evidence.sha256(salt);
     let subscription_id = match existing {
         Some(sub) => sub.id.clone(),
         None => {
             let sub = SubscriptionRow {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: SubscriptionId::new(),
                 sender_id: request.sender_id.to_owned(),
                 list_id: request.list.id.clone(),
                 address_key: request.address_key.clone(),

@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use super::erasure::erase_subject;
 use super::optout::record;
 use crate::db::{lists, write_transaction, DbConn, StoreError};
+use crate::domain::ids::SenderId;
 
 pub use super::optout::OptOut;
 
@@ -29,7 +30,7 @@ pub fn record_unsubscribe(
 /// held some. The chain, keyed hashes and suppressions stay.
 pub fn erase(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     address_key: &str,
     now: NaiveDateTime,
 ) -> Result<usize, StoreError> {

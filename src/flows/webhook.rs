@@ -4,6 +4,7 @@
 use crate::clock;
 use crate::db::webhooks::{delete_webhook, find_webhook, save_webhook, WebhookRow};
 use crate::db::{write_transaction, DbConn, StoreError};
+use crate::domain::ids::SenderId;
 use crate::domain::webhook::{new_secret, WebhookUrl};
 
 /// A parsed endpoint configuration.
@@ -16,7 +17,7 @@ pub struct WebhookConfig {
 /// Saves the endpoint and returns the stored row (with the secret to hand to the sender).
 pub fn configure(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     config: &WebhookConfig,
 ) -> Result<WebhookRow, StoreError> {
     let events = serde_json::to_string(&config.kinds).unwrap_or_default();
@@ -41,6 +42,6 @@ pub fn configure(
 }
 
 /// Removes the endpoint; false when there was none.
-pub fn remove(conn: &mut DbConn, sender_id: &str) -> Result<bool, StoreError> {
+pub fn remove(conn: &mut DbConn, sender_id: &SenderId) -> Result<bool, StoreError> {
     write_transaction(conn, |conn| delete_webhook(conn, sender_id))
 }

@@ -12,6 +12,7 @@ use super::auth::SenderKey;
 use super::error::{ApiError, Problem};
 use super::lists::load_list;
 use crate::domain::email::EmailAddress;
+use crate::domain::ids::{ConsentId, SenderId};
 use crate::domain::token::{sign, Action, LinkClaims};
 use crate::state::AppState;
 use crate::views::cached::{cached_sender, Sender};
@@ -25,10 +26,10 @@ pub struct CheckQuery {
 }
 
 /// The one-click unsubscribe URL of a consent: signed, never expiring, on the base URL.
-pub fn unsubscribe_url(state: &AppState, consent_id: &str) -> String {
+pub fn unsubscribe_url(state: &AppState, consent_id: &ConsentId) -> String {
     let claims = LinkClaims {
         action: Action::Unsubscribe,
-        consent_id: consent_id.parse().unwrap_or_default(),
+        consent_id: consent_id.to_uuid(),
         nonce: String::new(),
         expires_at: None,
     };
@@ -40,7 +41,7 @@ pub fn unsubscribe_url(state: &AppState, consent_id: &str) -> String {
 }
 
 /// The sender, cached; a key whose sender is gone is not a valid key.
-pub async fn load_sender(state: &AppState, sender_id: &str) -> Result<Arc<Sender>, ApiError> {
+pub async fn load_sender(state: &AppState, sender_id: &SenderId) -> Result<Arc<Sender>, ApiError> {
     cached_sender(&state.db, &state.caches, sender_id)
         .await
         .map_err(|e| match e {
@@ -57,7 +58,7 @@ pub struct CheckAnswer {
     /// `confirmed` (the only one allowed) | `pending` | `not_found` | `unsubscribed` | `refused` | `expired` | `suppressed`
     reason: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    consent_id: Option<String>,
+    consent_id: Option<ConsentId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     confirmed_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -21,6 +21,7 @@ use super::check::unsubscribe_url;
 use super::error::{ApiError, Problem};
 use super::lists::load_list;
 use crate::domain::email::EmailAddress;
+use crate::domain::ids::{ListId, SenderId};
 use crate::flows::check::{record_batch_receipt, BatchSummary};
 use crate::flows::StoreError;
 use crate::state::AppState;
@@ -97,8 +98,8 @@ pub async fn check_batch(
 
 struct Batch {
     state: std::sync::Arc<AppState>,
-    sender_id: String,
-    list_id: String,
+    sender_id: SenderId,
+    list_id: ListId,
     slug: String,
     format: Format,
     receipt: String,
@@ -243,7 +244,7 @@ fn answer_chunk(
             Some(v) => {
                 let mut line = json!({ "email": shown, "allowed": v.allowed, "reason": v.reason });
                 if let Some(row) = &v.row {
-                    line["consent_id"] = row.consent_id.clone().into();
+                    line["consent_id"] = row.consent_id.as_str().into();
                     if v.allowed {
                         allowed += 1;
                         line["unsubscribe_url"] = unsubscribe_url(state, &row.consent_id).into();

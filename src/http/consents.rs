@@ -11,6 +11,7 @@ use super::evidence::{parse_evidence, EvidenceBody};
 use super::lists::load_list;
 use crate::domain::canonical::canonical_json;
 use crate::domain::email::EmailAddress;
+use crate::domain::ids::{ConsentId, SenderId};
 use crate::domain::list::Locale;
 use crate::flows::consents::{self, IdempotencyKey, SignupRequest};
 use crate::flows::signup::SignupAnswer;
@@ -32,7 +33,7 @@ pub struct SignupBody {
 /// The 202 body of a signup.
 #[derive(Serialize, ToSchema)]
 pub struct SignupAccepted {
-    id: String,
+    id: ConsentId,
     list: String,
     /// `pending` | `confirmed` | `suppressed`
     status: String,
@@ -53,7 +54,7 @@ impl From<SignupAnswer> for SignupAccepted {
 }
 
 /// Rate limit for requests that may send mail.
-pub fn check_quota(state: &AppState, sender_id: &str) -> Result<(), ApiError> {
+pub fn check_quota(state: &AppState, sender_id: &SenderId) -> Result<(), ApiError> {
     state
         .limiter
         .check(sender_id)
@@ -79,7 +80,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// Parses the body into a signup request for the caller's sender.
 async fn parse_signup(
     state: &AppState,
-    sender_id: &str,
+    sender_id: &SenderId,
     req: &HttpRequest,
     body: Value,
 ) -> Result<SignupRequest, ApiError> {
@@ -143,6 +144,7 @@ pub async fn get_consent(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = ConsentId::parse(&id)?;
     let sender_id = caller.sender_id.clone();
     let view = state
         .db
@@ -171,6 +173,7 @@ pub async fn resend(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     check_quota(&state, &caller.sender_id)?;
+    let id = ConsentId::parse(&id)?;
     let sender_id = caller.sender_id.clone();
     let rules = state.settings.flow.clone();
     let confirmation = state

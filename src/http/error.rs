@@ -129,6 +129,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// An id in a path that is not in the form this service issues names nothing here.
+impl From<crate::domain::ids::InvalidId> for ApiError {
+    fn from(_: crate::domain::ids::InvalidId) -> Self {
+        ApiError::NotFound
+    }
+}
+
 impl From<FlowError> for ApiError {
     fn from(error: FlowError) -> Self {
         match error {

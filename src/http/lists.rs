@@ -10,6 +10,7 @@ use super::auth::SenderKey;
 use super::error::{ApiError, Problem};
 use crate::clock;
 use crate::domain::field::FieldError;
+use crate::domain::ids::SenderId;
 use crate::domain::list::{parse_name, parse_policy_url, ConsentText, ListSlug, Locale};
 use crate::flows::lists::{create_list as create, update_list as update, ListChanges, NewList};
 use crate::state::AppState;
@@ -108,7 +109,7 @@ fn detail(found: &ListWithTexts) -> ListDetail {
 /// The list from the cache, or from storage (then cached). Scoped to the caller's sender.
 pub async fn load_list(
     state: &AppState,
-    sender_id: &str,
+    sender_id: &SenderId,
     slug: &str,
 ) -> Result<Arc<ListWithTexts>, ApiError> {
     cached_list(&state.db, &state.caches, sender_id, slug)

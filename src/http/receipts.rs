@@ -19,6 +19,7 @@ pub async fn receipt(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = crate::domain::ids::ConsentId::parse(&id)?;
     let sender_id = caller.sender_id.clone();
     let built = state
         .db

@@ -70,7 +70,7 @@ pub async fn record_unsubscribe(
                 sender_id: &sender_id,
                 address_key: &address_key,
                 email: email.as_str(),
-                list_id: list_id.as_deref(),
+                list_id: list_id.as_ref(),
                 channel: &channel,
                 received_at,
                 note: body.note.clone(),

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::templates::Templates;
 
 /// Everything the confirmation templates may show.
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Copy)]
 pub struct ConfirmationView<'a> {
     pub sender_legal_name: &'a str,
     pub sender_postal_address: &'a str,
@@ -22,6 +22,20 @@ pub struct ConfirmationView<'a> {
     pub refuse_url: &'a str,
     pub expires_at: &'a str,
     pub recipient: &'a str,
+}
+
+/// The most of a list's name the Subject shows: the Subject is what a phishing mail would
+/// lean on, so sender-chosen text in it stays short (the body shows the whole name).
+const SUBJECT_NAME_CHARS: usize = 60;
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+fn bounded(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// A mail ready to send, with what the ledger records about it.
@@ -41,7 +55,12 @@ pub fn confirmation(
     dkim: Option<&dkim::DkimConfig>,
 ) -> anyhow::Result<Rendered> {
     let name = |part: &str| format!("mail/confirm/{part}.{locale}");
-    let subject = templates.render(&name("subject"), view)?;
+    let list_name = bounded(view.list_name, SUBJECT_NAME_CHARS);
+    let subject_view = ConfirmationView {
+        list_name: &list_name,
+        ..*view
+    };
+    let subject = templates.render(&name("subject"), subject_view)?;
     let text = templates.render(&name("body.txt"), view)?;
     let html = templates.render(&name("body.html"), view)?;
     let domain = from.email.domain().to_owned();

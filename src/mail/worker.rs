@@ -22,8 +22,9 @@ use crate::db::lists::{find_list_by_id, ListRow};
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::senders::{find_sender, Sender};
 use crate::db::subscriptions;
-use crate::db::{write_transaction, Db, DbConn, StoreError};
+use crate::db::{snapshot, suppressions, write_transaction, Db, DbConn, StoreError};
 use crate::domain::event_kind::EventKind;
+use crate::domain::ids::ConsentId;
 use crate::domain::job_kind::OutboxKind;
 use crate::domain::status::ConsentStatus;
 use crate::domain::token::{sign, Action, LinkClaims};
@@ -58,18 +59,24 @@ impl MailWorker {
 
     async fn deliver(&self, job: OutboxRow) {
         let job_id = job.id.clone();
-        let consent_id = job.consent_id.clone().unwrap_or_default();
-        let context = self
-            .db
-            .run(move |conn| load_context(conn, &consent_id))
-            .await;
+        let context = match job.consent_id.clone() {
+            Some(consent_id) => {
+                self.db
+                    .run(move |conn| load_context(conn, &consent_id))
+                    .await
+            }
+            None => Ok(None),
+        };
         let context = match context {
             Ok(Some(context)) => context,
             Ok(None) => {
-                // Confirmed, refused, expired or erased before the mail went out: nothing to send.
+                // Confirmed, refused, expired, erased or suppressed before the mail went out.
                 self.settle(
                     job,
-                    Err(("obsolete: consent no longer pending".into(), true)),
+                    Err((
+                        "obsolete: consent no longer pending or address suppressed".into(),
+                        true,
+                    )),
                 )
                 .await;
                 return;
@@ -106,7 +113,7 @@ impl MailWorker {
         let base = &self.settings.http.base_url;
         let claims = |action| LinkClaims {
             action,
-            consent_id: c.consent.id.parse().unwrap_or_default(),
+            consent_id: c.consent.id.to_uuid(),
             nonce: c.consent.nonce.clone(),
             expires_at: Some(c.consent.expires_at.and_utc().timestamp()),
         };
@@ -199,32 +206,43 @@ fn record(
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
     let event = NewEvent {
-        consent_id: job.consent_id.as_deref(),
+        consent_id: job.consent_id.as_ref(),
         ..NewEvent::new(kind, data)
     };
     crate::db::ledger::record_event(conn, &job.sender_id, event, now).map(|_| ())
 }
 
 /// The consent (still pending), its address, sender and list; `None` when there is nothing
-/// left to mail.
-fn load_context(conn: &mut DbConn, consent_id: &str) -> Result<Option<MailContext>, StoreError> {
-    let Some(consent) = consents::find_consent_by_id(conn, consent_id)? else {
-        return Ok(None);
-    };
-    if consent.status != ConsentStatus::Pending || consent.expires_at <= clock::now() {
-        return Ok(None);
-    }
-    let email = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)?
-        .and_then(|s| s.email);
-    let sender = find_sender(conn, &consent.sender_id)?;
-    let list = find_list_by_id(conn, &consent.list_id)?;
-    Ok(match (email, sender, list) {
-        (Some(email), Some(sender), Some(list)) => Some(MailContext {
-            consent,
-            email,
-            sender,
-            list,
-        }),
-        _ => None,
+/// left to mail: the consent ended, or the address was suppressed (a refusal at any sender)
+/// after the mail was queued. Read in one snapshot, at send time, on every attempt.
+fn load_context(
+    conn: &mut DbConn,
+    consent_id: &ConsentId,
+) -> Result<Option<MailContext>, StoreError> {
+    snapshot(conn, |conn| {
+        let Some(consent) = consents::find_consent_by_id(conn, consent_id)? else {
+            return Ok(None);
+        };
+        if consent.status != ConsentStatus::Pending || consent.expires_at <= clock::now() {
+            return Ok(None);
+        }
+        let Some(sub) = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)?
+        else {
+            return Ok(None);
+        };
+        if suppressions::blocks_confirmation_mail(conn, &consent.sender_id, &sub.address_key)? {
+            return Ok(None);
+        }
+        let sender = find_sender(conn, &consent.sender_id)?;
+        let list = find_list_by_id(conn, &consent.list_id)?;
+        Ok(match (sub.email, sender, list) {
+            (Some(email), Some(sender), Some(list)) => Some(MailContext {
+                consent,
+                email,
+                sender,
+                list,
+            }),
+            _ => None,
+        })
     })
 }

@@ -9,6 +9,7 @@ use crate::cache::Caches;
 use crate::db::lists::find_list_with_texts;
 use crate::db::senders::find_sender;
 use crate::db::Db;
+use crate::domain::ids::SenderId;
 
 pub use super::lists::ListWithTexts;
 pub use crate::db::senders::Sender;
@@ -18,7 +19,7 @@ pub use crate::db::senders::Sender;
 pub async fn cached_list(
     db: &Db,
     caches: &Caches,
-    sender_id: &str,
+    sender_id: &SenderId,
     slug: &str,
 ) -> Result<Arc<ListWithTexts>, ViewError> {
     let key = (sender_id.to_owned(), slug.to_owned());
@@ -39,7 +40,7 @@ pub async fn cached_list(
 pub async fn cached_sender(
     db: &Db,
     caches: &Caches,
-    sender_id: &str,
+    sender_id: &SenderId,
 ) -> Result<Arc<Sender>, ViewError> {
     let key = sender_id.to_owned();
     let id = key.clone();

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::db::subscriptions::{check_many, check_one};
 use crate::db::{suppressions, DbConn, StoreError};
+use crate::domain::ids::{ListId, SenderId};
 use crate::domain::status::SubscriptionStatus;
 
 pub use crate::db::subscriptions::CheckRow;
@@ -37,8 +38,8 @@ pub fn verdict(row: Option<CheckRow>, suppressed: bool) -> Verdict {
 /// when the address has no record on the list.
 pub fn check_address(
     conn: &mut DbConn,
-    sender_id: &str,
-    list_id: &str,
+    sender_id: &SenderId,
+    list_id: &ListId,
     address_key: &str,
 ) -> Result<Verdict, StoreError> {
     let row = check_one(conn, sender_id, list_id, address_key)?;
@@ -50,8 +51,8 @@ pub fn check_address(
 /// however many there are.
 pub fn check_addresses(
     conn: &mut DbConn,
-    sender_id: &str,
-    list_id: &str,
+    sender_id: &SenderId,
+    list_id: &ListId,
     address_keys: &[String],
 ) -> Result<Vec<Verdict>, StoreError> {
     let rows: HashMap<String, CheckRow> = check_many(conn, sender_id, list_id, address_keys)?

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use crate::clock;
 use crate::db::ledger::{self, EventWithPii};
 use crate::db::{consents as store, lists, subscriptions, DbConn, StoreError};
+use crate::domain::ids::{ConsentId, SenderId};
 use crate::domain::ledger::PiiRecord;
 use crate::domain::status::ConsentStatus;
 
@@ -43,7 +44,7 @@ impl From<EventWithPii> for EventView {
 
 #[derive(Serialize, ToSchema)]
 pub struct ConsentView {
-    id: String,
+    id: ConsentId,
     list: String,
     /// `null` once erased.
     email: Option<String>,
@@ -74,8 +75,8 @@ impl ConsentView {
 /// A consent of this sender with its events; `None` if it has no such consent.
 pub fn consent_view(
     conn: &mut DbConn,
-    sender_id: &str,
-    id: &str,
+    sender_id: &SenderId,
+    id: &ConsentId,
 ) -> Result<Option<ConsentView>, StoreError> {
     let Some(consent) = store::find_consent(conn, sender_id, id)? else {
         return Ok(None);

@@ -7,6 +7,7 @@ use crate::db::lists::find_list_by_id;
 use crate::db::senders::find_sender;
 use crate::db::subscriptions::find_subscription_by_id;
 use crate::db::{DbConn, StoreError};
+use crate::domain::ids::ConsentId;
 use crate::domain::status::SubscriptionStatus;
 
 /// What a page shows about the sender and list (the handler fills in the URLs and language).
@@ -31,7 +32,7 @@ pub struct PageContext {
 /// The consent with its subscription, sender and list; `None` if any is missing.
 pub fn load_context(
     conn: &mut DbConn,
-    consent_id: &str,
+    consent_id: &ConsentId,
 ) -> Result<Option<PageContext>, StoreError> {
     let Some(consent) = find_consent_by_id(conn, consent_id)? else {
         return Ok(None);

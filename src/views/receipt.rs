@@ -7,6 +7,7 @@ use crate::db::ledger::events_for_consent;
 use crate::db::senders::find_sender;
 use crate::db::subscriptions::find_subscription_by_id;
 use crate::db::{consents, lists, DbConn, StoreError};
+use crate::domain::ids::{ConsentId, SenderId};
 
 /// Why there is no receipt to give.
 pub enum NoReceipt {
@@ -19,8 +20,8 @@ pub enum NoReceipt {
 /// The receipt of the sender's consent record `id`.
 pub fn build(
     conn: &mut DbConn,
-    sender_id: &str,
-    id: &str,
+    sender_id: &SenderId,
+    id: &ConsentId,
 ) -> Result<Result<Value, NoReceipt>, StoreError> {
     let Some(consent) = consents::find_consent(conn, sender_id, id)? else {
         return Ok(Err(NoReceipt::NotFound));

@@ -12,6 +12,7 @@ use crate::audit::stored::sign_head;
 use crate::clock;
 use crate::db::senders::{find_sender, Sender};
 use crate::db::{consents, lists, subscriptions, suppressions, DbConn, StoreError};
+use crate::domain::ids::SenderId;
 
 #[derive(Serialize, ToSchema)]
 pub struct SuppressionView {
@@ -35,7 +36,7 @@ pub struct SubjectView {
 /// Every consent record of the address (by its keyed hash) with this sender.
 pub fn subject_view(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     email: &str,
     address_key: &str,
 ) -> Result<SubjectView, StoreError> {
@@ -99,7 +100,7 @@ impl From<Sender> for SenderView {
 /// shows beside the records of `view`.
 pub fn page_context(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     view: &SubjectView,
     keys: &SigningKeys,
 ) -> Result<PageContext, StoreError> {

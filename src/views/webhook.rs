@@ -2,6 +2,7 @@
 
 use crate::db::webhooks::{delivery_stats, find_webhook};
 use crate::db::{DbConn, StoreError};
+use crate::domain::ids::SenderId;
 
 pub use crate::db::webhooks::WebhookRow;
 
@@ -17,7 +18,7 @@ pub struct DeliveryStats {
 /// The endpoint and its delivery counts; `None` when the sender has none.
 pub fn webhook_view(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
 ) -> Result<Option<(WebhookRow, DeliveryStats)>, StoreError> {
     let Some(hook) = find_webhook(conn, sender_id)? else {
         return Ok(None);

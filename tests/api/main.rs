@@ -18,6 +18,8 @@ mod lifecycle;
 mod lists;
 mod ops;
 mod pages;
+mod prankster;
+mod races;
 mod receipts;
 mod retention;
 mod subjects;

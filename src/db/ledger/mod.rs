@@ -10,6 +10,7 @@ use super::schema::{chain_heads, event_pii, events};
 use super::{DbConn, StoreError};
 use crate::clock;
 use crate::domain::event_kind::EventKind;
+use crate::domain::ids::{ConsentId, SenderId};
 use consentry_ledger::chain::{chain_hash, ChainedFields, GENESIS_HASH};
 use consentry_ledger::pii::{Pii, PiiRecord};
 
@@ -20,7 +21,7 @@ mod rows;
 /// Creates a sender's chain head; called when the sender is created.
 pub fn insert_chain_head(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
     diesel::insert_into(chain_heads::table)
@@ -37,7 +38,7 @@ pub fn insert_chain_head(
 /// Locks and reads the chain head (seq, hash): `SELECT ... FOR UPDATE` on PostgreSQL; on
 /// SQLite the surrounding `BEGIN IMMEDIATE` already holds the only write lock. Call inside a
 /// write transaction.
-pub fn lock_head(conn: &mut DbConn, sender_id: &str) -> Result<(i64, String), StoreError> {
+pub fn lock_head(conn: &mut DbConn, sender_id: &SenderId) -> Result<(i64, String), StoreError> {
     let query = chain_heads::table
         .find(sender_id)
         .select((chain_heads::seq, chain_heads::hash));
@@ -52,7 +53,7 @@ pub fn lock_head(conn: &mut DbConn, sender_id: &str) -> Result<(i64, String), St
 }
 
 /// The chain head (seq, hash) as last committed, without a lock.
-pub fn head(conn: &mut DbConn, sender_id: &str) -> Result<Option<(i64, String)>, StoreError> {
+pub fn head(conn: &mut DbConn, sender_id: &SenderId) -> Result<Option<(i64, String)>, StoreError> {
     Ok(chain_heads::table
         .find(sender_id)
         .select((chain_heads::seq, chain_heads::hash))
@@ -62,7 +63,7 @@ pub fn head(conn: &mut DbConn, sender_id: &str) -> Result<Option<(i64, String)>,
 }
 
 /// Every chain head past genesis: (sender id, seq, hash).
-pub fn heads(conn: &mut DbConn) -> Result<Vec<(String, i64, String)>, StoreError> {
+pub fn heads(conn: &mut DbConn) -> Result<Vec<(SenderId, i64, String)>, StoreError> {
     Ok(chain_heads::table
         .filter(chain_heads::seq.gt(0))
         .select((chain_heads::sender_id, chain_heads::seq, chain_heads::hash))
@@ -73,7 +74,7 @@ pub fn heads(conn: &mut DbConn) -> Result<Vec<(String, i64, String)>, StoreError
 /// record product events go through [`record_event`], which also queues webhooks.
 pub fn append_event(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     event: NewEvent<'_>,
     at: NaiveDateTime,
 ) -> Result<EventRow, StoreError> {
@@ -84,12 +85,12 @@ pub fn append_event(
     let pii_sha256 = pii.as_ref().map(PiiRecord::sha256);
     let at_text = clock::rfc3339(at);
     let fields = ChainedFields {
-        sender_id,
+        sender_id: sender_id.as_str(),
         seq,
         id: &id,
         at: &at_text,
         kind: event.kind.as_str(),
-        consent_id: event.consent_id,
+        consent_id: event.consent_id.map(ConsentId::as_str),
         list: event.list_slug,
         subject_key: event.subject_key,
         data: &event.data,
@@ -126,7 +127,7 @@ pub fn append_event(
 /// personal data: one page of an export or a verification.
 pub fn events_page(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     after_seq: i64,
     through_seq: i64,
     limit: i64,
@@ -146,8 +147,8 @@ pub fn events_page(
 /// A consent's events in chain order, with their personal data, scoped to the sender.
 pub fn events_for_consent(
     conn: &mut DbConn,
-    sender_id: &str,
-    consent_id: &str,
+    sender_id: &SenderId,
+    consent_id: &ConsentId,
 ) -> Result<Vec<EventWithPii>, StoreError> {
     Ok(events::table
         .left_join(event_pii::table)
@@ -161,7 +162,7 @@ pub fn events_for_consent(
 /// One event of the sender with its personal data.
 pub fn find_event(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     id: &str,
 ) -> Result<Option<EventWithPii>, StoreError> {
     Ok(events::table
@@ -175,7 +176,11 @@ pub fn find_event(
 }
 
 /// The hash of the event at `seq`, if it exists.
-pub fn hash_at(conn: &mut DbConn, sender_id: &str, seq: i64) -> Result<Option<String>, StoreError> {
+pub fn hash_at(
+    conn: &mut DbConn,
+    sender_id: &SenderId,
+    seq: i64,
+) -> Result<Option<String>, StoreError> {
     Ok(events::table
         .filter(events::sender_id.eq(sender_id))
         .filter(events::seq.eq(seq))
@@ -188,7 +193,7 @@ pub fn hash_at(conn: &mut DbConn, sender_id: &str, seq: i64) -> Result<Option<St
 /// When the latest event of `kind` for a consent happened.
 pub fn last_event_at(
     conn: &mut DbConn,
-    consent_id: &str,
+    consent_id: &ConsentId,
     kind: EventKind,
 ) -> Result<Option<NaiveDateTime>, StoreError> {
     Ok(events::table
@@ -205,8 +210,8 @@ pub fn last_event_at(
 /// `pii_sha256` stay). Returns how many records were erased now.
 pub fn erase_pii_of_consents(
     conn: &mut DbConn,
-    sender_id: &str,
-    consent_ids: &[String],
+    sender_id: &SenderId,
+    consent_ids: &[ConsentId],
     at: NaiveDateTime,
 ) -> Result<usize, StoreError> {
     let event_ids = events::table
@@ -233,7 +238,7 @@ pub fn erase_pii_of_consents(
 /// delivery when the sender subscribed to its kind. Call inside a write transaction.
 pub fn record_event(
     conn: &mut DbConn,
-    sender_id: &str,
+    sender_id: &SenderId,
     event: NewEvent<'_>,
     now: NaiveDateTime,
 ) -> Result<EventRow, StoreError> {

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::db::schema::{event_pii, events};
 use crate::domain::event_kind::EventKind;
+use crate::domain::ids::{ConsentId, SenderId};
 use consentry_ledger::chain::ChainedFields;
 use consentry_ledger::pii::{Pii, PiiRecord};
 use consentry_ledger::verify::EventRecord;
@@ -18,11 +19,11 @@ use consentry_ledger::verify::EventRecord;
 #[diesel(table_name = events)]
 pub struct EventRow {
     pub id: String,
-    pub sender_id: String,
+    pub sender_id: SenderId,
     pub seq: i64,
     pub at: NaiveDateTime,
     pub kind: String,
-    pub consent_id: Option<String>,
+    pub consent_id: Option<ConsentId>,
     pub list_slug: Option<String>,
     pub subject_key: Option<String>,
     pub data: String,
@@ -41,11 +42,11 @@ impl EventRow {
     ) -> Self {
         Self {
             id: fields.id.to_owned(),
-            sender_id: fields.sender_id.to_owned(),
+            sender_id: SenderId::from_trusted(fields.sender_id),
             seq: fields.seq,
             at,
             kind: fields.kind.to_owned(),
-            consent_id: fields.consent_id.map(str::to_owned),
+            consent_id: fields.consent_id.map(ConsentId::from_trusted),
             list_slug: fields.list.map(str::to_owned),
             subject_key: fields.subject_key.map(str::to_owned),
             data: fields.data.to_string(),
@@ -59,12 +60,12 @@ impl EventRow {
     /// (the text that was hashed), which the caller keeps alive.
     pub fn chained<'a>(&'a self, at: &'a str) -> ChainedFields<'a, str> {
         ChainedFields {
-            sender_id: &self.sender_id,
+            sender_id: self.sender_id.as_str(),
             seq: self.seq,
             id: &self.id,
             at,
             kind: &self.kind,
-            consent_id: self.consent_id.as_deref(),
+            consent_id: self.consent_id.as_ref().map(ConsentId::as_str),
             list: self.list_slug.as_deref(),
             subject_key: self.subject_key.as_deref(),
             data: &self.data,
@@ -122,7 +123,7 @@ pub struct NewEvent<'a> {
     /// Preassigned id (a batch check names its receipt before the stream ends).
     pub id: Option<String>,
     pub kind: EventKind,
-    pub consent_id: Option<&'a str>,
+    pub consent_id: Option<&'a ConsentId>,
     pub list_slug: Option<&'a str>,
     pub subject_key: Option<&'a str>,
     pub data: Value,

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use consentry::domain::token::Action;
 use serde_json::Value;
 
 use super::app::TestApp;
@@ -123,6 +124,61 @@ impl TestApp {
         let caller = consentry::auth::authenticate(&state.db, &state.caches, &key)
             .await
             .unwrap();
-        caller.sender_id.clone()
+        caller.sender_id.to_string()
+    }
+}
+
+impl TestApp {
+    /// (status, last error) of each mail job of a consent, straight from storage.
+    pub async fn mail_job_states(&self, consent_id: &str) -> Vec<(String, Option<String>)> {
+        use consentry::db::schema::outbox;
+        use diesel::prelude::*;
+        let db = self.db.clone();
+        let id = consent_id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            outbox::table
+                .filter(outbox::consent_id.eq(id))
+                .select((outbox::status, outbox::last_error))
+                .load::<(String, Option<String>)>(&mut *db.get().unwrap())
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The link of `action` that a confirmation mail for this consent carries now (signed with
+    /// the server's key and the consent's current nonce, as the mail worker signs it), for
+    /// mail the test does not wait for or that could not be delivered.
+    pub async fn link_of(&self, consent_id: &str, action: Action) -> String {
+        use consentry::db::schema::consents;
+        use consentry::domain::token::{sign, LinkClaims};
+        use diesel::prelude::*;
+        let db = self.db.clone();
+        let id = consent_id.to_owned();
+        let nonce: String = tokio::task::spawn_blocking(move || {
+            consents::table
+                .find(id)
+                .select(consents::nonce)
+                .first(&mut *db.get().unwrap())
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let claims = LinkClaims {
+            action,
+            consent_id: consent_id.parse().unwrap(),
+            nonce,
+            expires_at: None,
+        };
+        let prefix = match action {
+            Action::Confirm => "c",
+            Action::Refuse => "r",
+            Action::Unsubscribe => "u",
+        };
+        format!(
+            "{}/{prefix}/{}",
+            super::BASE_URL,
+            sign(&self.state.secrets.token_keys, &claims)
+        )
     }
 }
