@@ -87,10 +87,10 @@ pub async fn observe_requests(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = response.request().method().as_str().to_owned();
+    let method = method_label(response.request().method());
     let status = response.status().as_u16();
     if let Some(metrics) = metrics {
-        metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+        metrics.observe(method, &route, status, elapsed.as_secs_f64());
     }
     tracing::info!(
         method,
@@ -100,4 +100,22 @@ pub async fn observe_requests(
         "request"
     );
     Ok(response)
+}
+
+/// The method as a label: the standard methods by name, anything else (HTTP allows any token
+/// as an extension method) as `other`, so a client cannot grow the label set without bound.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }

@@ -47,9 +47,14 @@ pub async fn export_events(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let after_seq = query.after_seq.unwrap_or(0);
-    if after_seq < 0 || query.limit.is_some_and(|l| l < 1) {
+    // `after_seq + limit` must be a sequence number: an overflow would name a bogus range.
+    let past_the_end = query
+        .limit
+        .is_some_and(|l| after_seq.checked_add(l).is_none());
+    if after_seq < 0 || query.limit.is_some_and(|l| l < 1) || past_the_end {
         return Err(ApiError::InvalidRequest(
-            "`after_seq` must be 0 or more and `limit` 1 or more".into(),
+            "`after_seq` must be 0 or more, `limit` 1 or more, and their sum at most 2^63 - 1"
+                .into(),
         ));
     }
     let format = match query.format.as_deref() {

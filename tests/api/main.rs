@@ -14,6 +14,7 @@ mod doi;
 mod errors;
 mod exports;
 mod fixture_export;
+mod hostile;
 mod lifecycle;
 mod lists;
 mod ops;

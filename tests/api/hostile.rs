@@ -1,0 +1,49 @@
+//! Hostile input: requests shaped to grow the server's state or store nonsense get a clear
+//! answer and change nothing.
+
+use crate::support::spawn_app;
+
+#[tokio::test]
+async fn made_up_http_methods_share_one_metrics_label() {
+    let app = spawn_app().await;
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap();
+        app.client
+            .request(method, format!("{}/healthz", app.url))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert!(!text.contains("BREW"), "{text}");
+    assert!(text.contains(r#"method="other""#), "{text}");
+}
+
+#[tokio::test]
+async fn an_export_range_that_overflows_is_refused_and_nothing_is_recorded() {
+    let app = spawn_app().await;
+    app.given_list("newsletter").await;
+    app.bare_signup("newsletter", "range@example.jp").await;
+
+    let (status, _, body) = app.export(&format!("after_seq=1&limit={}", i64::MAX)).await;
+
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid_request"), "{body}");
+    let (status, _, all) = app.export("").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        all.matches(r#""kind":"exported""#).count(),
+        1,
+        "only this export's own event, none for the refused one: {all}"
+    );
+}
