@@ -15,15 +15,7 @@ async fn made_up_http_methods_share_one_metrics_label() {
             .unwrap();
     }
 
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
 
     assert!(!text.contains("BREW"), "{text}");
     assert!(text.contains(r#"method="other""#), "{text}");

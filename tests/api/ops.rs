@@ -26,15 +26,7 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
     app.get_list(&app.sender_key, "newsletter").await;
     app.get_list(&app.sender_key, "missing").await;
 
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
 
     assert!(
         text.contains(

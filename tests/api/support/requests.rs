@@ -96,6 +96,18 @@ impl TestApp {
     }
 
     /// A GET with `key` whose answer is read as JSON, whatever its status.
+    /// The `/metrics` page as text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_json(&self, path: &str, key: &str) -> Value {
         self.call(Method::GET, path, Some(key), None).await.body
     }
