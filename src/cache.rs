@@ -2,7 +2,7 @@
 //! dropped whole when the database says it changed (`db::epochs`), which covers writes made
 //! by the CLI and by other instances; local writes also drop it at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::db::lists::ListWithTexts;
 use crate::db::senders::Sender;
-use crate::db::{epochs, Db};
+use crate::db::{api_keys, epochs, Db};
 use crate::domain::api_key::Caller;
 use crate::domain::ids::SenderId;
 
@@ -66,6 +66,13 @@ impl<K: Eq + Hash + Clone, V: Clone> Generational<K, V> {
         self.map.clear();
     }
 
+    /// Drops the values `stale` picks; as with a clear, a value being loaded meanwhile is
+    /// not cached (it may have been read before what made these stale).
+    pub fn evict(&self, stale: impl Fn(&V) -> bool) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.map.retain(|_, value| !stale(value));
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -97,24 +104,40 @@ impl Default for Caches {
     }
 }
 
+/// What the verified keys need after an epoch poll.
+#[derive(Debug, PartialEq, Eq)]
+enum KeyCheck {
+    Current,
+    /// The first poll: nothing says which keys were revoked before it, so none are kept.
+    ClearAll,
+    /// Some key was revoked: evict the revoked ones, and only those.
+    EvictRevoked,
+}
+
 impl Caches {
-    /// Compares the database's epochs with the last ones seen and clears what changed.
-    fn apply_epochs(&self, current: Vec<(String, i64)>) {
+    /// Compares the database's epochs with the last ones seen; clears the lists when they
+    /// changed and says what the keys need.
+    fn apply_epochs(&self, current: Vec<(String, i64)>) -> KeyCheck {
         let Ok(mut seen) = self.seen_epochs.lock() else {
-            return;
+            return KeyCheck::ClearAll;
         };
+        let mut keys = KeyCheck::Current;
         for (name, epoch) in current {
-            if seen
-                .insert(name.clone(), epoch)
-                .is_some_and(|old| old != epoch)
-            {
-                match name.as_str() {
-                    epochs::API_KEYS => self.keys.clear(),
-                    epochs::LISTS => self.lists.clear(),
-                    _ => {}
-                }
+            let before = seen.insert(name.clone(), epoch);
+            let changed = before.is_some_and(|old| old != epoch);
+            match name.as_str() {
+                epochs::API_KEYS if before.is_none() => keys = KeyCheck::ClearAll,
+                epochs::API_KEYS if changed => keys = KeyCheck::EvictRevoked,
+                epochs::LISTS if changed => self.lists.clear(),
+                _ => {}
             }
         }
+        keys
+    }
+
+    /// Drops the cached callers of these key ids; every other tenant's keys stay verified.
+    fn evict_keys(&self, revoked: &HashSet<String>) {
+        self.keys.evict(|caller| revoked.contains(&caller.key_id));
     }
 }
 
@@ -125,17 +148,29 @@ pub async fn watch_epochs(db: Db, caches: Arc<Caches>, every: Duration) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match db.run(epochs::load_epochs).await {
+        let check = match db.run(epochs::load_epochs).await {
             Ok(current) => caches.apply_epochs(current),
             Err(error) => {
                 tracing::warn!(%error, "cannot read cache epochs; dropping cached keys");
-                caches.keys.clear();
+                KeyCheck::ClearAll
             }
+        };
+        match check {
+            KeyCheck::Current => {}
+            KeyCheck::ClearAll => caches.keys.clear(),
+            KeyCheck::EvictRevoked => match db.run(api_keys::revoked_key_ids).await {
+                Ok(revoked) => caches.evict_keys(&revoked),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read revoked keys; dropping cached keys");
+                    caches.keys.clear();
+                }
+            },
         }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -254,12 +289,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn epochs_first_seen_or_unchanged_clear_nothing() {
+    async fn the_first_poll_drops_earlier_keys_and_unchanged_epochs_change_nothing() {
         let caches = filled_caches().await;
-        caches.apply_epochs(vec![("api_keys".into(), 4), ("lists".into(), 9)]);
+        let first = caches.apply_epochs(vec![("api_keys".into(), 4), ("lists".into(), 9)]);
+        assert_eq!(first, KeyCheck::ClearAll);
+        assert_eq!(caches.lists.len(), 1, "lists seen for the first time stay");
+        let again = caches.apply_epochs(vec![("api_keys".into(), 4), ("lists".into(), 9)]);
+        assert_eq!(again, KeyCheck::Current);
         assert_eq!((caches.keys.len(), caches.lists.len()), (1, 1));
-        caches.apply_epochs(vec![("api_keys".into(), 4), ("lists".into(), 9)]);
-        assert_eq!((caches.keys.len(), caches.lists.len()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_revocation_evicts_the_revoked_key_only() {
+        let caches = Caches::default();
+        let keep = Arc::new(Caller::for_tests());
+        let mut revoked = Caller::for_tests();
+        revoked.key_id = "revoked".into();
+        let revoked = Arc::new(revoked);
+        let loaded = caches
+            .keys
+            .get_or_load([1; 32], || async { Ok::<_, ()>(keep) });
+        assert!(loaded.await.is_ok());
+        let loaded = caches
+            .keys
+            .get_or_load([2; 32], || async { Ok::<_, ()>(revoked) });
+        assert!(loaded.await.is_ok());
+
+        caches.evict_keys(&HashSet::from(["revoked".to_owned()]));
+
+        assert!(caches.keys.get(&[1; 32]).is_some());
+        assert!(caches.keys.get(&[2; 32]).is_none());
     }
 
     #[tokio::test]
@@ -289,8 +348,8 @@ mod tests {
             .get_or_load(slug, || async { Ok::<_, ()>(list) })
             .await;
         assert!(cached.is_ok());
-        caches.apply_epochs(vec![("api_keys".into(), 1), ("lists".into(), 0)]);
-        assert!(caches.keys.is_empty());
+        let check = caches.apply_epochs(vec![("api_keys".into(), 1), ("lists".into(), 0)]);
+        assert_eq!(check, KeyCheck::EvictRevoked);
         assert_eq!(caches.lists.len(), 1);
     }
 }

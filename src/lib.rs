@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod limits;
 pub mod mail;
 pub mod metrics;
+pub mod permits;
 pub mod secrets;
 pub mod startup;
 pub mod state;

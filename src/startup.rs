@@ -18,6 +18,7 @@ use crate::mail::templates::Templates;
 use crate::mail::transport::Transport;
 use crate::mail::worker::MailWorker;
 use crate::metrics::{self, Metrics};
+use crate::permits::Permits;
 use crate::secrets;
 use crate::state::AppState;
 use crate::webhooks::WebhookWorker;
@@ -39,7 +40,10 @@ fn mail_worker(state: &AppState) -> anyhow::Result<MailWorker> {
     };
     Ok(MailWorker {
         db: state.db.clone(),
-        transport: Transport::from_url(settings.mail.url.expose_secret())?,
+        transport: Transport::from_url(
+            settings.mail.url.expose_secret(),
+            settings.mail.allow_plaintext_auth,
+        )?,
         templates: state.templates.clone(),
         settings: settings.clone(),
         secrets: state.secrets.clone(),
@@ -66,8 +70,8 @@ where
     }
 }
 
-/// Exports and whole-chain verifications at once per instance; more answer 429.
-const SCANS: usize = 2;
+/// Streaming batch checks at once per instance, all senders together; more answer 429.
+const BATCH_CHECKS: usize = 64;
 
 /// How long an `Idempotency-Key` answer is kept (a day, as payment APIs do): long enough for
 /// any retry, short enough that a key naming an address does not outlive its erasure long.
@@ -143,7 +147,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let templates =
             Templates::load(settings.templates_dir.as_deref().map(std::path::Path::new))?;
-        let flow = &settings.flow;
+        let (flow, http) = (&settings.flow, &settings.http);
         let state = AppState {
             db,
             caches: Arc::new(Caches::default()),
@@ -152,11 +156,15 @@ impl Application {
             templates: Arc::new(templates),
             mail_wake: Arc::new(tokio::sync::Notify::new()),
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
-            scans: Arc::new(tokio::sync::Semaphore::new(SCANS)),
+            scans: Permits::new(http.scans_total, http.scans_per_sender),
+            // Batch checks hold no connection while they wait on the client; the total only
+            // keeps one instance's memory bounded.
+            batch_checks: Permits::new(BATCH_CHECKS, http.batch_checks_per_sender),
             limiter: Arc::new(SenderLimiter::new(
                 flow.sender_rate_per_second,
                 flow.sender_burst,
             )),
+            key_gate: Arc::default(),
         };
         let mail_worker = mail_worker(&state)?;
         let webhook_worker = WebhookWorker::new(
@@ -171,16 +179,26 @@ impl Application {
         let data = web::Data::new(state.clone());
         let request_metrics = web::Data::new(Metrics::new()?);
         let max_body = settings.http.max_body_bytes;
+        let body_rules = http::body::BodyRules {
+            max_bytes: max_body,
+            timeout: settings.http.body_timeout,
+        };
+        let connections =
+            http::connections::ConnectionCounts::new(settings.http.max_connections_per_ip);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(document.clone())
                 .app_data(request_metrics.clone())
                 .app_data(web::PayloadConfig::default().limit(max_body))
-                .wrap(http::problem_for_bare_errors())
+                .app_data(body_rules)
+                .wrap(from_fn(http::body::guard_bodies))
+                .wrap(from_fn(http::connections::refuse_over_limit))
                 .wrap(from_fn(metrics::observe_requests))
                 .configure(|cfg| http::configure(cfg, max_body))
         })
+        .on_connect(move |io, data| connections.on_connect(io, data))
+        .client_request_timeout(settings.http.header_timeout)
         .listen(listener)?
         .tcp_nodelay(true)
         .shutdown_timeout(30);

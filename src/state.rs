@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use crate::auth::gate::KeyGate;
 use crate::cache::Caches;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::limits::SenderLimiter;
 use crate::mail::templates::Templates;
+use crate::permits::Permits;
 use crate::secrets::Secrets;
 
 #[derive(Clone)]
@@ -22,8 +24,12 @@ pub struct AppState {
     /// Wakes the webhook worker after a transaction recorded an event a webhook may announce
     /// (it also polls every second, for events recorded elsewhere).
     pub webhook_wake: Arc<tokio::sync::Notify>,
-    /// Exports and whole-chain verifications running at once in this instance: each holds a
+    /// Turns at exports and whole-chain verifications, per sender and in all: each holds a
     /// database connection of its own for as long as it streams.
-    pub scans: Arc<tokio::sync::Semaphore>,
+    pub scans: Arc<Permits>,
+    /// Turns at streaming batch checks, per sender.
+    pub batch_checks: Arc<Permits>,
     pub limiter: Arc<SenderLimiter>,
+    /// In front of argon2 for keys not yet verified.
+    pub key_gate: Arc<KeyGate>,
 }

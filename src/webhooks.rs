@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 
 use crate::clock;
-use crate::config::Settings;
+use secrecy::ExposeSecret;
+
+use crate::config::{Settings, WebhookSettings};
 use crate::db::ledger::{find_event, EventWithPii};
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::webhooks::{find_webhook, WebhookRow};
@@ -34,16 +36,9 @@ struct Undelivered {
 
 impl WebhookWorker {
     pub fn new(db: Db, settings: Arc<Settings>, wake: Arc<Notify>) -> anyhow::Result<Self> {
-        let mut client = reqwest::Client::builder()
-            .timeout(settings.webhooks.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Consentry-Webhooks/", env!("CARGO_PKG_VERSION")));
-        if !settings.webhooks.allow_private_targets {
-            client = client.dns_resolver(Arc::new(PublicOnly));
-        }
         Ok(Self {
             db,
-            client: client.build()?,
+            client: client(&settings.webhooks)?,
             settings,
             wake,
         })
@@ -187,6 +182,23 @@ fn body((event, pii): &EventWithPii) -> Value {
     })
 }
 
+/// The delivery client: no redirects, the configured proxy or none (never one from the
+/// environment), and public addresses only unless private targets are allowed.
+fn client(settings: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
+    let mut client = reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Consentry-Webhooks/", env!("CARGO_PKG_VERSION")));
+    client = match &settings.proxy {
+        Some(proxy) => client.proxy(reqwest::Proxy::all(proxy.expose_secret())?),
+        None => client.no_proxy(),
+    };
+    if !settings.allow_private_targets {
+        client = client.dns_resolver(Arc::new(PublicOnly));
+    }
+    Ok(client.build()?)
+}
+
 /// Resolves names and keeps only public addresses, so a webhook cannot reach the service's
 /// own network even through a name that resolves (or later re-resolves) to it.
 struct PublicOnly;
@@ -205,5 +217,42 @@ impl reqwest::dns::Resolve for PublicOnly {
             let addrs: reqwest::dns::Addrs = Box::new(found.into_iter());
             Ok(addrs)
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A proxy from the environment would resolve the target itself, past [`PublicOnly`].
+    #[tokio::test]
+    async fn deliveries_ignore_a_proxy_from_the_environment() {
+        let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+        for name in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+            std::env::set_var(name, &proxy_url);
+        }
+        let settings = WebhookSettings {
+            max_attempts: 1,
+            timeout: Duration::from_secs(2),
+            allow_private_targets: false,
+            proxy: None,
+        };
+        let client = client(&settings).unwrap();
+        let sent = client.post("https://hooks.example.invalid/").send();
+        let reached_proxy = tokio::select! {
+            _ = sent => false,
+            accepted = proxy.accept() => accepted.is_ok(),
+        };
+        for name in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+            std::env::remove_var(name);
+        }
+        assert!(
+            !reached_proxy,
+            "the delivery went through the environment's proxy"
+        );
     }
 }

@@ -66,9 +66,41 @@ pub struct HttpSettings {
     /// Take the client IP of page requests from `X-Forwarded-For` (behind a trusted proxy).
     #[serde(deserialize_with = "values::flag")]
     pub trust_forwarded_for: bool,
+    /// How long a client may take to send a request's headers.
+    #[serde(rename = "header_timeout_ms", deserialize_with = "values::period_ms")]
+    pub header_timeout: Duration,
+    /// How long a client may take to send a whole body; a streamed batch check may instead
+    /// pause no longer than this between two parts of its body.
+    #[serde(rename = "body_timeout_ms", deserialize_with = "values::period_ms")]
+    pub body_timeout: Duration,
+    /// Open connections one client address may hold; 0 means no limit (behind a proxy every
+    /// client shares the proxy's address).
+    #[serde(deserialize_with = "values::number")]
+    pub max_connections_per_ip: usize,
     /// How often every instance looks for revoked keys and changed lists made elsewhere.
     #[serde(rename = "cache_refresh_ms", deserialize_with = "values::period_ms")]
     pub cache_refresh: Duration,
+    /// Exports and whole-chain verifications one sender may run at once in this instance.
+    #[serde(deserialize_with = "values::number")]
+    pub scans_per_sender: usize,
+    /// Exports and whole-chain verifications of all senders at once in this instance.
+    #[serde(deserialize_with = "values::number")]
+    pub scans_total: usize,
+    /// Streaming batch checks one sender may run at once in this instance.
+    #[serde(deserialize_with = "values::number")]
+    pub batch_checks_per_sender: usize,
+    /// How long a streamed answer waits for the client to take its next part.
+    #[serde(
+        rename = "stream_send_timeout_ms",
+        deserialize_with = "values::period_ms"
+    )]
+    pub stream_send_timeout: Duration,
+    /// The longest a streamed answer (export, batch check) may run.
+    #[serde(
+        rename = "stream_max_seconds",
+        deserialize_with = "values::period_seconds"
+    )]
+    pub stream_max: Duration,
 }
 
 /// Keys generated and stored on first start when unset.
@@ -115,6 +147,11 @@ pub struct WebhookSettings {
     /// Allow `http://` and private, loopback or link-local targets (tests, private networks).
     #[serde(deserialize_with = "values::flag")]
     pub allow_private_targets: bool,
+    /// Proxy for every delivery (`http://host:port`); unset means none, whatever
+    /// `HTTPS_PROXY` or `ALL_PROXY` say, because a proxy resolves the target itself and the
+    /// public-address check would never see the address.
+    #[serde(deserialize_with = "values::optional_secret")]
+    pub proxy: Option<SecretString>,
 }
 
 /// Double opt-in rules and abuse caps.
@@ -168,6 +205,9 @@ pub struct MailSettings {
     /// Address for a `mailto:` List-Unsubscribe beside the HTTPS one.
     #[serde(deserialize_with = "values::optional_text")]
     pub unsubscribe_mailto: Option<String>,
+    /// Let `smtp://user:pass@` send its password without TLS (a relay on a network you trust).
+    #[serde(deserialize_with = "values::flag")]
+    pub allow_plaintext_auth: bool,
     /// (selector, domain, PEM key file) when mail is DKIM-signed.
     #[serde(deserialize_with = "values::dkim")]
     pub dkim: Option<(String, String, String)>,

@@ -32,7 +32,27 @@ pub const NAMES: &[Name] = &[
     name("workers", "http.workers", ""),
     name("max_body_bytes", "http.max_body_bytes", "65536"),
     name("trust_forwarded_for", "http.trust_forwarded_for", "false"),
+    name("header_timeout_ms", "http.header_timeout_ms", "5000"),
+    name("body_timeout_ms", "http.body_timeout_ms", "10000"),
+    name(
+        "max_connections_per_ip",
+        "http.max_connections_per_ip",
+        "256",
+    ),
     name("cache_refresh_ms", "http.cache_refresh_ms", "1000"),
+    name("scans_per_sender", "http.scans_per_sender", "2"),
+    name("scans_total", "http.scans_total", "8"),
+    name(
+        "batch_checks_per_sender",
+        "http.batch_checks_per_sender",
+        "4",
+    ),
+    name(
+        "stream_send_timeout_ms",
+        "http.stream_send_timeout_ms",
+        "30000",
+    ),
+    name("stream_max_seconds", "http.stream_max_seconds", "3600"),
     name("pepper", "keys.pepper", ""),
     name("token_keys", "keys.token_keys", ""),
     name("signing_keys", "keys.signing_keys", ""),
@@ -42,6 +62,11 @@ pub const NAMES: &[Name] = &[
     name("mail_retry_base_ms", "mail.retry_base_ms", "5000"),
     name("mail_retry_max_ms", "mail.retry_max_ms", "3600000"),
     name("unsubscribe_mailto", "mail.unsubscribe_mailto", ""),
+    name(
+        "mail_allow_plaintext_auth",
+        "mail.allow_plaintext_auth",
+        "false",
+    ),
     name("dkim_selector", "mail.dkim.selector", ""),
     name("dkim_domain", "mail.dkim.domain", ""),
     name("dkim_key_file", "mail.dkim.key_file", ""),
@@ -81,6 +106,7 @@ pub const NAMES: &[Name] = &[
         "webhooks.allow_private_targets",
         "false",
     ),
+    name("webhook_proxy", "webhooks.proxy", ""),
 ];
 
 /// The flat name of a flat or dotted key, if it names a setting.

@@ -60,3 +60,13 @@ pub fn revoke_api_key(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<
         Ok(exists)
     })
 }
+
+/// The ids of every revoked key, for evicting them from the verified-key caches.
+pub fn revoked_key_ids(conn: &mut DbConn) -> Result<std::collections::HashSet<String>, StoreError> {
+    Ok(api_keys::table
+        .filter(api_keys::revoked_at.is_not_null())
+        .select(api_keys::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}

@@ -30,7 +30,7 @@ use diesel::{PgConnection, SqliteConnection};
 
 pub use handle::{open, Db};
 pub use pool::{connect, migrate, ConnectionManager};
-pub use transaction::{snapshot, write_transaction};
+pub use transaction::{discard_erased_frames, snapshot, write_transaction};
 pub use url::{Backend, DatabaseUrl, DatabaseUrlError};
 
 /// A connection to whichever backend the URL named.

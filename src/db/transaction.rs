@@ -75,3 +75,16 @@ pub fn snapshot<T>(
     Manager::rollback_transaction(conn)?;
     result
 }
+
+/// After personal data is erased: on SQLite, copies the WAL into the database file and
+/// truncates it, so the frames that still hold the old plaintext are gone (secure_delete
+/// already overwrites the pages in the file). A reader holding an old snapshot can keep the
+/// WAL from being reset; the next erasure or checkpoint clears it then. PostgreSQL keeps
+/// old row versions until vacuum; that is the operator's setting (see SECURITY.md).
+pub fn discard_erased_frames(conn: &mut DbConn) -> Result<(), StoreError> {
+    use diesel::connection::SimpleConnection;
+    if let DbConn::Sqlite(c) = conn {
+        c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    }
+    Ok(())
+}

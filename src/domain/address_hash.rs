@@ -50,6 +50,12 @@ impl AddressHasher {
         self.hex_mac(&[b"request:", bytes])
     }
 
+    /// Lower-case hex of HMAC-SHA256(pepper, `"idempotency:"` + key): what is stored of an
+    /// `Idempotency-Key`, which senders often build from the address itself.
+    pub fn idempotency_key(&self, key: &str) -> String {
+        self.hex_mac(&[b"idempotency:", key.as_bytes()])
+    }
+
     fn hex_mac(&self, parts: &[&[u8]]) -> String {
         // Cloning the keyed state skips re-deriving the key pads per message.
         let mut mac = self.keyed.clone();
@@ -58,6 +64,21 @@ impl AddressHasher {
         }
         hex::encode(mac.finalize().into_bytes())
     }
+}
+
+/// The key an address's events carry in one sender's chain and export: lower-case hex of
+/// HMAC-SHA256 keyed with the address's lookup key (`address_key`, itself keyed with the
+/// pepper) over `"consentry-subject-v2:"` + the sender id. The same for one address within a
+/// sender's chain, different in every other sender's, so two senders' auditors cannot join
+/// their exports on it; and without the pepper nobody can compute it from an address.
+pub fn ledger_subject_key(sender_id: &str, address_key: &str) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(address_key.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC-SHA256 accepts keys of any length"),
+    };
+    mac.update(b"consentry-subject-v2:");
+    mac.update(sender_id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 impl fmt::Debug for AddressHasher {

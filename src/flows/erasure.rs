@@ -11,7 +11,9 @@ use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::{self, NewEvent};
 use crate::db::senders::{self, Sender};
 use crate::db::subscriptions;
-use crate::db::{outbox, suppressions, write_transaction, DbConn, StoreError};
+use crate::db::{
+    discard_erased_frames, outbox, suppressions, write_transaction, DbConn, StoreError,
+};
 use crate::domain::event_kind::EventKind;
 use crate::domain::ids::{ConsentId, SenderId};
 use crate::domain::status::ConsentStatus;
@@ -130,6 +132,9 @@ pub fn minimise_expired(
         for due in consents::due_for_minimising(conn, &sender.id, cutoff, limit)? {
             done += write_transaction(conn, |conn| minimise_one(conn, &due.id, cutoff, now))?;
         }
+    }
+    if done > 0 {
+        discard_erased_frames(conn)?;
     }
     Ok(done)
 }

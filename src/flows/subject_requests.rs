@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 
 use super::erasure::erase_subject;
 use super::optout::record;
-use crate::db::{lists, write_transaction, DbConn, StoreError};
+use crate::db::{discard_erased_frames, lists, write_transaction, DbConn, StoreError};
 use crate::domain::ids::SenderId;
 
 pub use super::optout::OptOut;
@@ -34,7 +34,11 @@ pub fn erase(
     address_key: &str,
     now: NaiveDateTime,
 ) -> Result<usize, StoreError> {
-    write_transaction(conn, |conn| {
+    let erased = write_transaction(conn, |conn| {
         erase_subject(conn, sender_id, address_key, now)
-    })
+    })?;
+    if erased > 0 {
+        discard_erased_frames(conn)?;
+    }
+    Ok(erased)
 }

@@ -17,10 +17,13 @@ use crate::audit::export::{write_export, Format};
 use crate::audit::stored::{sign_head, verify_chain};
 use crate::audit::verify::Report;
 use crate::clock;
+use crate::domain::ids::SenderId;
 use crate::flows::export::{record_export, ExportRequest};
+use crate::permits::Permit;
 use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Export events with a greater seq (default 0: from the start of the chain).
@@ -62,7 +65,7 @@ pub async fn export_events(
         Some(raw) => Format::parse(raw)
             .ok_or_else(|| ApiError::InvalidRequest("`format` must be ndjson or csv".into()))?,
     };
-    let permit = scan_permit(&state)?;
+    let permit = scan_permit(&state, &caller.sender_id)?;
     let request = ExportRequest {
         after_seq,
         limit: query.limit,
@@ -82,20 +85,25 @@ pub async fn export_events(
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let (db, sender_id) = (state.db.clone(), caller.sender_id.clone());
     let state = state.into_inner();
+    let out = ChannelWriter {
+        tx: tx.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        send_timeout: state.settings.http.stream_send_timeout,
+        ends_by: std::time::Instant::now() + state.settings.http.stream_max,
+    };
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let written = db
             .scan_connection()
             .map_err(Into::into)
             .and_then(|mut conn| {
-                let out = ChannelWriter { tx: tx.clone() };
                 let keys = &state.secrets.signing_keys;
                 write_export(&mut conn, &sender_id, range, format, keys, out, |_| {})
             });
         if let Err(error) = written {
-            tracing::error!(%error, "export stopped early");
+            tracing::warn!(%error, "export stopped early");
             // The client sees a broken transfer and a file without its checkpoint.
-            let _ = tx.blocking_send(Err(std::io::Error::other("export stopped early")));
+            let _ = tx.try_send(Err(std::io::Error::other("export stopped early")));
         }
     });
     let filename = format!(
@@ -120,26 +128,46 @@ pub async fn export_events(
         .streaming(super::channel_body(rx)))
 }
 
-/// A turn to scan a whole chain; when every turn is taken, 429 with `Retry-After`.
-fn scan_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+/// A turn to scan a whole chain; when this sender holds all of its turns, or the instance is
+/// full, 429 with `Retry-After`.
+fn scan_permit(state: &AppState, sender_id: &SenderId) -> Result<Permit, ApiError> {
     state
         .scans
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::RateLimited { retry_after: 5 })
+        .try_acquire(sender_id)
+        .ok_or(ApiError::RateLimited { retry_after: 5 })
 }
 
-/// Hands what the exporter writes to the response body, a chunk at a time; fails (and so
-/// stops the export) once the client has gone.
+/// Hands what the exporter writes to the response body, a chunk at a time. Fails, and so
+/// stops the export and gives its turn back, once the client has gone, has not taken a
+/// chunk within the send timeout, or the export has run past its maximum duration.
 struct ChannelWriter {
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    runtime: tokio::runtime::Handle,
+    send_timeout: std::time::Duration,
+    ends_by: std::time::Instant,
 }
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
+        use std::io::{Error, ErrorKind};
+        if std::time::Instant::now() > self.ends_by {
+            return Err(Error::new(
+                ErrorKind::TimedOut,
+                "export ran past its maximum duration",
+            ));
+        }
+        let chunk = Ok(Bytes::copy_from_slice(buf));
+        // This runs on a blocking thread, where waiting on the runtime is allowed.
+        self.runtime
+            .block_on(self.tx.send_timeout(chunk, self.send_timeout))
+            .map_err(|e| match e {
+                mpsc::error::SendTimeoutError::Timeout(_) => {
+                    Error::new(ErrorKind::TimedOut, "the client stopped reading")
+                }
+                mpsc::error::SendTimeoutError::Closed(_) => {
+                    Error::new(ErrorKind::BrokenPipe, "client gone")
+                }
+            })?;
         Ok(buf.len())
     }
 
@@ -158,7 +186,7 @@ pub async fn verify(
     caller: AuditorKey,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let _permit = scan_permit(&state)?;
+    let _permit = scan_permit(&state, &caller.sender_id)?;
     let keys = state.secrets.signing_keys.verifying_keys();
     let sender_id = caller.sender_id.clone();
     let report = state

@@ -66,5 +66,6 @@ async fn caller(req: &HttpRequest) -> Result<Arc<Caller>, ApiError> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or(ApiError::Unauthorized)?;
-    Ok(authenticate(&state.db, &state.caches, bearer).await?)
+    let client = super::observed::client_ip(state, req);
+    Ok(authenticate(&state.db, &state.caches, &state.key_gate, bearer, client).await?)
 }

@@ -20,6 +20,7 @@ use crate::views::check::check_address;
 use crate::views::ViewError;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CheckQuery {
     list: String,
     email: String,

@@ -24,6 +24,7 @@ use crate::domain::email::EmailAddress;
 use crate::domain::ids::{ListId, SenderId};
 use crate::flows::check::{record_batch_receipt, BatchSummary};
 use crate::flows::StoreError;
+use crate::permits::Permit;
 use crate::state::AppState;
 use crate::views::check::check_addresses;
 
@@ -32,6 +33,7 @@ const MAX_LINE: usize = 4096;
 const IN_FLIGHT: usize = 2;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BatchQuery {
     list: String,
 }
@@ -78,6 +80,10 @@ pub async fn check_batch(
         }
     };
     let list = load_list(&state, &caller.sender_id, &query.list).await?;
+    let permit = state
+        .batch_checks
+        .try_acquire(&caller.sender_id)
+        .ok_or(ApiError::RateLimited { retry_after: 5 })?;
     let receipt = uuid::Uuid::now_v7().to_string();
     let (tx, rx) = mpsc::channel::<Result<Bytes, actix_web::Error>>(IN_FLIGHT + 1);
     let job = Batch {
@@ -87,6 +93,7 @@ pub async fn check_batch(
         slug: list.list.slug.clone(),
         format,
         receipt: receipt.clone(),
+        _permit: permit,
     };
     // The payload is tied to this worker thread, so the pump is a local task.
     actix_web::rt::spawn(job.pump(payload, tx));
@@ -103,6 +110,8 @@ struct Batch {
     slug: String,
     format: Format,
     receipt: String,
+    /// This sender's turn, held until the last answer is sent or the client has gone.
+    _permit: Permit,
 }
 
 impl Batch {
@@ -117,8 +126,18 @@ impl Batch {
         let mut digest = Sha256::new();
         let (mut count, mut allowed, mut complete) = (0u64, 0u64, true);
 
+        let http = &self.state.settings.http;
+        let (send_timeout, ends_by) = (
+            http.stream_send_timeout,
+            tokio::time::Instant::now() + http.stream_max,
+        );
         let mut input_done = false;
         while !input_done {
+            if tokio::time::Instant::now() > ends_by {
+                // Past its maximum duration: what was answered so far is the receipt's.
+                complete = false;
+                break;
+            }
             match payload.next().await {
                 Some(Ok(bytes)) => pending.extend_from_slice(&bytes),
                 Some(Err(_)) => {
@@ -149,7 +168,8 @@ impl Batch {
                         digest.update(&out.bytes);
                         count += out.lines;
                         allowed += out.allowed;
-                        if tx.send(Ok(out.bytes)).await.is_err() {
+                        // A client that stops reading gets no more than the send timeout.
+                        if tx.send_timeout(Ok(out.bytes), send_timeout).await.is_err() {
                             complete = false;
                             input_done = true;
                             in_flight.clear();
@@ -190,8 +210,12 @@ impl Batch {
         })
     }
 
-    /// One `checked` event: the count and digest of exactly the answers that were sent.
+    /// One `checked` event: the count and digest of exactly the answers that were sent. A
+    /// batch that answered nothing checked nothing and leaves no event.
     async fn record(self, count: u64, allowed: u64, results_sha256: String, complete: bool) {
+        if count == 0 {
+            return;
+        }
         let (sender_id, receipt, slug) = (self.sender_id, self.receipt, self.slug);
         let summary = BatchSummary {
             count,

@@ -107,7 +107,7 @@ async fn parse_signup(
         locale,
         evidence,
         idempotency: key.map(|key| IdempotencyKey {
-            key,
+            key: hasher.idempotency_key(&key),
             request_sha256,
         }),
     })

@@ -39,6 +39,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("expected Content-Type: {0}")]
     UnsupportedMediaType(&'static str),
+    #[error("the request body did not arrive within {} ms", .0.as_millis())]
+    RequestTimeout(std::time::Duration),
     #[error("too many requests; retry after {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("storage is unavailable; retry shortly")]
@@ -101,6 +103,11 @@ impl ApiError {
                 "unsupported_media_type",
                 "Unsupported media type",
             ),
+            RequestTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "Request timeout",
+            ),
             RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -150,6 +157,7 @@ impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
             AuthError::Invalid => ApiError::Unauthorized,
+            AuthError::Throttled(retry_after) => ApiError::RateLimited { retry_after },
             AuthError::Store(e) => e.into(),
         }
     }
@@ -177,6 +185,10 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            // The rest of a late body is not worth waiting for.
+            ApiError::RequestTimeout(_) => {
+                response.force_close();
             }
             _ => {}
         }

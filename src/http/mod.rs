@@ -2,12 +2,15 @@
 
 pub mod audit;
 pub mod auth;
+pub mod body;
 pub mod check;
 pub mod check_batch;
+pub mod connections;
 pub mod consents;
 pub mod error;
 pub mod evidence;
 pub mod lists;
+mod observed;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
@@ -16,14 +19,22 @@ pub mod subjects;
 pub mod unsubscribes;
 pub mod webhook;
 
-use actix_web::body::BoxBody;
-use actix_web::dev::ServiceResponse;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::http::StatusCode;
-use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use error::ApiError;
+
+/// A resource with its methods; any other method answers `405` in problem JSON with the
+/// `Allow` header naming the ones it has (RFC 9110 section 15.5.6).
+macro_rules! resource {
+    ($path:expr $(, $method:ident => $handler:expr)+ $(,)?) => {{
+        let allow = [$(stringify!($method).to_uppercase()),+].join(", ");
+        web::resource($path)
+            $(.route(web::$method().to($handler)))+
+            .default_service(web::to(move || method_not_allowed(allow.clone())))
+    }};
+}
 
 /// Registers every route. `max_body` bounds JSON bodies.
 pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
@@ -42,60 +53,32 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
             ApiError::InvalidRequest(format!("bad query string: {err}")).into()
         }),
     )
-    .route("/healthz", web::get().to(ops::healthz))
-    .route("/readyz", web::get().to(ops::readyz))
-    .route("/metrics", web::get().to(ops::metrics))
-    .route("/openapi.json", web::get().to(ops::openapi))
-    .service(
-        web::resource("/v1/lists")
-            .get(lists::list_lists)
-            .post(lists::create_list),
-    )
-    .service(
-        web::resource("/v1/lists/{slug}")
-            .get(lists::get_list)
-            .put(lists::update_list),
-    )
-    .service(web::resource("/v1/consents").post(consents::create_consent))
-    .service(web::resource("/v1/consents/{id}").get(consents::get_consent))
-    .service(web::resource("/v1/consents/{id}/resend").post(consents::resend))
-    .service(web::resource("/v1/consents/{id}/receipt").get(receipts::receipt))
-    .service(
-        web::resource("/v1/subjects")
-            .get(subjects::access)
-            .delete(subjects::erase),
-    )
-    .service(
-        web::resource("/v1/webhook")
-            .get(webhook::show)
-            .put(webhook::save)
-            .delete(webhook::remove),
-    )
-    .service(web::resource("/v1/audit/events").get(audit::export_events))
-    .service(web::resource("/v1/audit/verify").get(audit::verify))
-    .service(web::resource("/v1/audit/checkpoint").get(audit::checkpoint))
-    .route("/.well-known/jwks.json", web::get().to(audit::signing_keys))
-    .service(
-        web::resource("/v1/check")
-            .get(check::check)
-            .post(check_batch::check_batch),
-    )
-    .service(web::resource("/v1/unsubscribes").post(unsubscribes::record_unsubscribe))
-    .service(
-        web::resource("/c/{token}")
-            .get(pages::confirm_page)
-            .post(pages::confirm),
-    )
-    .service(
-        web::resource("/r/{token}")
-            .get(pages::refuse_page)
-            .post(pages::refuse),
-    )
-    .service(
-        web::resource("/u/{token}")
-            .get(pages::unsubscribe_page)
-            .post(pages::unsubscribe),
-    )
+    .service(resource!("/healthz", get => ops::healthz))
+    .service(resource!("/readyz", get => ops::readyz))
+    .service(resource!("/metrics", get => ops::metrics))
+    .service(resource!("/openapi.json", get => ops::openapi))
+    .service(resource!("/v1/lists", get => lists::list_lists, post => lists::create_list))
+    .service(resource!("/v1/lists/{slug}", get => lists::get_list, put => lists::update_list))
+    .service(resource!("/v1/consents", post => consents::create_consent))
+    .service(resource!("/v1/consents/{id}", get => consents::get_consent))
+    .service(resource!("/v1/consents/{id}/resend", post => consents::resend))
+    .service(resource!("/v1/consents/{id}/receipt", get => receipts::receipt))
+    .service(resource!("/v1/subjects", get => subjects::access, delete => subjects::erase))
+    .service(resource!(
+        "/v1/webhook",
+        get => webhook::show,
+        put => webhook::save,
+        delete => webhook::remove
+    ))
+    .service(resource!("/v1/audit/events", get => audit::export_events))
+    .service(resource!("/v1/audit/verify", get => audit::verify))
+    .service(resource!("/v1/audit/checkpoint", get => audit::checkpoint))
+    .service(resource!("/.well-known/jwks.json", get => audit::signing_keys))
+    .service(resource!("/v1/check", get => check::check, post => check_batch::check_batch))
+    .service(resource!("/v1/unsubscribes", post => unsubscribes::record_unsubscribe))
+    .service(resource!("/c/{token}", get => pages::confirm_page, post => pages::confirm))
+    .service(resource!("/r/{token}", get => pages::refuse_page, post => pages::refuse))
+    .service(resource!("/u/{token}", get => pages::unsubscribe_page, post => pages::unsubscribe))
     .default_service(web::to(not_found));
 }
 
@@ -124,13 +107,10 @@ async fn not_found(_: HttpRequest) -> HttpResponse {
     ApiError::NotFound.error_response()
 }
 
-/// Turns actix's bare 405 (a known path, another method) into problem JSON.
-pub fn problem_for_bare_errors() -> ErrorHandlers<BoxBody> {
-    ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, |res: ServiceResponse| {
-        let (req, _) = res.into_parts();
-        let res = ApiError::MethodNotAllowed.error_response();
-        Ok(ErrorHandlerResponse::Response(
-            ServiceResponse::new(req, res).map_into_left_body(),
-        ))
-    })
+async fn method_not_allowed(allow: String) -> HttpResponse {
+    let mut response = ApiError::MethodNotAllowed.error_response();
+    if let Ok(value) = header::HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }

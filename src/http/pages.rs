@@ -6,9 +6,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use super::observed::observed;
 use crate::clock;
 use crate::domain::token::{verify, Action, LinkClaims, TokenError};
-use crate::flows::links::Observed;
 use crate::flows::pages::{self, Page};
 use crate::flows::StoreError;
 use crate::state::AppState;
@@ -202,28 +202,6 @@ async fn respond(
         }
         Err(error) => unavailable(error),
     }
-}
-
-fn observed(state: &AppState, req: &HttpRequest) -> Observed {
-    let forwarded = state
-        .settings
-        .http
-        .trust_forwarded_for
-        .then(|| {
-            req.headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-        })
-        .flatten()
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned());
-    let ip = forwarded.or_else(|| req.peer_addr().map(|a| a.ip().to_string()));
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(512).collect());
-    Observed { ip, user_agent }
 }
 
 fn unavailable(error: StoreError) -> HttpResponse {

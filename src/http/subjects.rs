@@ -16,6 +16,7 @@ use crate::state::AppState;
 use crate::views::subject::{page_context, subject_view, SubjectView};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubjectQuery {
     email: String,
 }

@@ -2,8 +2,8 @@
 //! sender's legal identity, confirm and "this wasn't me" links, and nothing the submitter
 //! wrote. Optionally DKIM-signed.
 
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{dkim, Mailbox, MultiPart};
+use lettre::message::header::{self, HeaderName, HeaderValue};
+use lettre::message::{dkim, Body, Mailbox, MultiPart};
 use lettre::Message;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -65,12 +65,15 @@ pub fn confirmation(
     let html = templates.render(&name("body.html"), view)?;
     let domain = from.email.domain().to_owned();
     let message_id = format!("<{}@{}>", uuid::Uuid::now_v7().simple(), domain);
+    let (content_type, body) = top_level_mime(&MultiPart::alternative_plain_html(text, html))?;
     let mut message = Message::builder()
         .from(from.clone())
         .to(to)
         .subject(subject.trim())
         .message_id(Some(message_id.clone()))
-        .multipart(MultiPart::alternative_plain_html(text, html))?;
+        .header(header::MIME_VERSION_1_0)
+        .header(content_type)
+        .body(body)?;
     // RFC 3834: an automatic, transactional message; auto-responders should stay quiet.
     message.headers_mut().insert_raw(HeaderValue::new(
         HeaderName::new_from_ascii_str("Auto-Submitted"),
@@ -86,6 +89,57 @@ pub fn confirmation(
         sha256,
     })
 }
+
+/// The multipart's own `Content-Type` and its body, apart. lettre writes a multipart's
+/// `Content-Type` with the parts, outside the message's headers, where its DKIM signer cannot
+/// reach it; as a message header it is signed like the others.
+fn top_level_mime(part: &MultiPart) -> anyhow::Result<(header::ContentType, Body)> {
+    let formatted = part.formatted();
+    let end = formatted
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("a multipart without headers"))?;
+    let head = std::str::from_utf8(&formatted[..end])?;
+    let value = head
+        .strip_prefix("Content-Type:")
+        .ok_or_else(|| anyhow::anyhow!("a multipart whose first header is not Content-Type"))?;
+    // Unfold: the header may span lines.
+    let value: String = value
+        .split("\r\n")
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let content_type = header::ContentType::parse(&value)?;
+    let body = formatted[end + 4..].to_vec();
+    // A multipart's own encoding may only be 7bit or 8bit (RFC 2045 6.4): 8bit when a part
+    // carries UTF-8 as is.
+    let encoding = if body.is_ascii() {
+        header::ContentTransferEncoding::SevenBit
+    } else {
+        header::ContentTransferEncoding::EightBit
+    };
+    // Already encoded, part by part, by lettre itself.
+    Ok((content_type, Body::dangerous_pre_encoded(body, encoding)))
+}
+
+/// Headers the DKIM signature covers. From, Subject, To and Reply-To are listed once more
+/// than they occur (RFC 6376 section 8.15), so a relay or forwarder that adds a second one
+/// breaks the signature instead of showing its own.
+const SIGNED_HEADERS: &[&str] = &[
+    "From",
+    "From",
+    "Subject",
+    "Subject",
+    "To",
+    "To",
+    "Reply-To",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Auto-Submitted",
+];
 
 /// DKIM settings from (selector, domain, PEM key file): an RSA key in PKCS#1 PEM
 /// (`BEGIN RSA PRIVATE KEY`; convert PKCS#8 with `openssl rsa -traditional`).
@@ -103,8 +157,9 @@ pub fn dkim_config(
     let key = dkim::DkimSigningKey::new(&pem, dkim::DkimSigningAlgorithm::Rsa)
         .map_err(|e| anyhow::anyhow!("DKIM key {key_file}: {e}"))?;
     use lettre::message::header::HeaderName as Name;
-    let headers = ["From", "Subject", "To", "Date", "Message-ID"]
-        .into_iter()
+    let headers = SIGNED_HEADERS
+        .iter()
+        .copied()
         .map(Name::new_from_ascii_str)
         .collect();
     Ok(dkim::DkimConfig::new(

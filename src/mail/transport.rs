@@ -19,7 +19,9 @@ pub struct SendError {
 
 impl Transport {
     /// Builds the transport; must run inside the Tokio runtime (the SMTP pool spawns a task).
-    pub fn from_url(raw: &str) -> anyhow::Result<Self> {
+    /// A user and password on plain `smtp://` are refused unless `allow_plaintext_auth`: they
+    /// would cross the network in clear.
+    pub fn from_url(raw: &str, allow_plaintext_auth: bool) -> anyhow::Result<Self> {
         if let Some(dir) = raw.strip_prefix("file://") {
             std::fs::create_dir_all(dir)
                 .map_err(|e| anyhow::anyhow!("cannot create mail directory {dir}: {e}"))?;
@@ -42,6 +44,13 @@ impl Transport {
                 "CONSENTRY_MAIL_URL must start with file://, smtp://, smtp+starttls:// or smtps://"
             ),
         };
+        if url.scheme() == "smtp" && !url.username().is_empty() && !allow_plaintext_auth {
+            anyhow::bail!(
+                "CONSENTRY_MAIL_URL would send its password in clear over smtp://; use \
+                 smtp+starttls:// or smtps://, or set CONSENTRY_MAIL_ALLOW_PLAINTEXT_AUTH=true \
+                 for a relay on a network you trust"
+            );
+        }
         let builder = if url.username().is_empty() {
             builder
         } else {
@@ -75,4 +84,24 @@ fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::Transport;
+
+    #[tokio::test]
+    async fn a_password_over_plain_smtp_needs_an_explicit_setting() {
+        let url = "smtp://user:secret@127.0.0.1:2525";
+        let refused = Transport::from_url(url, false).err().unwrap().to_string();
+        assert!(refused.contains("smtp+starttls://"), "{refused}");
+        assert!(
+            !refused.contains("secret"),
+            "the password is not repeated: {refused}"
+        );
+        assert!(Transport::from_url(url, true).is_ok());
+        assert!(Transport::from_url("smtp://127.0.0.1:2525", false).is_ok());
+        assert!(Transport::from_url("smtps://user:secret@127.0.0.1:465", false).is_ok());
+    }
 }

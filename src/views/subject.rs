@@ -12,15 +12,18 @@ use crate::audit::stored::sign_head;
 use crate::clock;
 use crate::db::senders::{find_sender, Sender};
 use crate::db::{consents, lists, subscriptions, suppressions, DbConn, StoreError};
+use crate::domain::address_hash::ledger_subject_key;
 use crate::domain::ids::SenderId;
 
 #[derive(Serialize, ToSchema)]
 pub struct SuppressionView {
     /// `sender` (this sender only) or `global` (every sender).
     scope: String,
-    /// `refused` ("this wasn't me") or `erased`.
+    /// `refused` or `erased` for this sender's own; `confirmation_mail_blocked` for a global
+    /// one, which any sender's recipient may have caused.
     reason: String,
-    since: String,
+    /// When this sender's own suppression began; `null` for a global one.
+    since: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -48,15 +51,27 @@ pub fn subject_view(
     }
     let suppressions = suppressions::suppressions_of(conn, sender_id, address_key)?
         .into_iter()
-        .map(|(scope, reason, since)| SuppressionView {
-            scope,
-            reason,
-            since: clock::rfc3339(since),
+        .map(|(scope, reason, since)| {
+            // Another sender must not learn why, where or since when an address it may never
+            // have seen refused: only that confirmation mail to it is blocked.
+            if scope == suppressions::GLOBAL {
+                SuppressionView {
+                    scope,
+                    reason: "confirmation_mail_blocked".into(),
+                    since: None,
+                }
+            } else {
+                SuppressionView {
+                    scope,
+                    reason,
+                    since: Some(clock::rfc3339(since)),
+                }
+            }
         })
         .collect();
     Ok(SubjectView {
         email: email.to_owned(),
-        subject_key: address_key.to_owned(),
+        subject_key: ledger_subject_key(sender_id.as_str(), address_key),
         suppressions,
         consents: consents_out,
     })

@@ -94,3 +94,87 @@ async fn an_auditor_key_may_not_manage_lists() {
     assert_eq!(app.list_lists(&app.auditor_key).await.status(), 403);
     assert_eq!(app.list_lists(&app.sender_key).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_flood_of_wrong_secrets_is_throttled_and_other_tenants_keys_still_work_at_once() {
+    let app = spawn_app().await;
+    assert_eq!(app.list_lists(&app.sender_key).await.status(), 200);
+    // Another tenant's key, never used yet: its first request needs argon2 too.
+    let (_, other_key, _) = seed_sender(&app.db, "Other").await;
+    let key_id = app.sender_key.split('_').nth(1).unwrap().to_owned();
+    let wrong = |i: usize| format!("csk_{key_id}_{i:064x}");
+    // The flood comes from another address than the tenants' own requests.
+    let attacker = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let lists = format!("{}/v1/lists", app.url);
+
+    let flood = futures_util::future::join_all((0..200).map(|i| {
+        let request = attacker.get(&lists).bearer_auth(wrong(i));
+        async move { request.send().await.unwrap() }
+    }))
+    .await;
+
+    let statuses: Vec<u16> = flood.iter().map(|r| r.status().as_u16()).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    let throttled = flood
+        .iter()
+        .find(|r| r.status() == 429)
+        .expect("some are throttled");
+    assert!(throttled.headers().contains_key("retry-after"));
+    assert_eq!(
+        app.list_lists(&other_key).await.status(),
+        200,
+        "the other tenant is not held up"
+    );
+    assert_eq!(
+        app.list_lists(&app.sender_key).await.status(),
+        200,
+        "a verified key stays"
+    );
+    // A wrong secret tried again is known at once, and is still a 401 or a 429.
+    let again = attacker
+        .get(&lists)
+        .bearer_auth(wrong(0))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        [401, 429].contains(&again.status().as_u16()),
+        "{}",
+        again.status()
+    );
+}
+
+#[tokio::test]
+async fn revoking_one_key_leaves_every_other_verified_key_cached() {
+    use consentry::domain::api_key::cache_digest;
+    let app = spawn_app().await;
+    let (_, other_key, _) = seed_sender(&app.db, "Other").await;
+    let cached = |key: &str| app.state.caches.keys.get(&cache_digest(key)).is_some();
+    // The first epoch poll after start drops what was cached before it; after that, a
+    // verified key stays.
+    assert!(
+        eventually(|| async {
+            assert_eq!(app.list_lists(&app.sender_key).await.status(), 200);
+            assert_eq!(app.list_lists(&other_key).await.status(), 200);
+            tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+            cached(&app.sender_key) && cached(&other_key)
+        })
+        .await
+    );
+    let key_id = app.sender_key.split('_').nth(1).unwrap().to_owned();
+
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || consentry::cli::key::revoke_key(&db, &key_id))
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert!(eventually(|| async { app.list_lists(&app.sender_key).await.status() == 401 }).await);
+    assert!(cached(&other_key), "the other tenant's key was not evicted");
+}

@@ -127,3 +127,93 @@ async fn a_sender_over_its_quota_gets_429_with_retry_after() {
         .await
         .expect_problem(429, "rate_limited");
 }
+
+#[tokio::test]
+async fn an_empty_batch_checks_nothing_and_records_nothing() {
+    let app = spawn_app().await;
+    app.given_list("newsletter").await;
+    let batch = |body: &'static str| {
+        app.post("/v1/check?list=newsletter", &app.sender_key)
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+    };
+
+    let empty = batch("\n\n").await.unwrap();
+    let empty_receipt = empty.headers()["consentry-check-receipt"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(empty.status(), 200);
+    assert_eq!(empty.text().await.unwrap(), "");
+    let full = batch("a@example.jp\n").await.unwrap();
+    let full_receipt = full.headers()["consentry-check-receipt"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    full.text().await.unwrap();
+
+    // Receipts are written in order of the batches' ends; once the later one is there, the
+    // empty one would have been too.
+    assert!(eventually(|| async { app.event(&full_receipt).await.is_some() }).await);
+    assert!(app.event(&empty_receipt).await.is_none());
+}
+
+#[tokio::test]
+async fn a_sender_s_open_batches_are_limited_and_leave_other_senders_theirs() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::builder()
+        .setting("batch_checks_per_sender", 2)
+        .spawn()
+        .await;
+    app.given_list("newsletter").await;
+    let other = app.other_sender_with_list("news").await;
+    let address = app.url.trim_start_matches("http://").to_owned();
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST /v1/check?list=newsletter HTTP/1.1\r\nHost: consent.example.jp\r\n\
+             Authorization: Bearer {}\r\nContent-Type: text/plain\r\n\
+             Transfer-Encoding: chunked\r\n\r\n",
+            app.sender_key
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // The answer's head is out once the batch has its turn.
+        let mut buf = vec![0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        open.push(stream);
+    }
+    let batch = |key: String, list: &'static str| {
+        app.post(&format!("/v1/check?list={list}"), &key)
+            .header("content-type", "text/plain")
+            .body("a@example.jp\n")
+            .send()
+    };
+
+    assert!(
+        eventually(|| async {
+            batch(app.sender_key.clone(), "newsletter")
+                .await
+                .unwrap()
+                .status()
+                == 429
+        })
+        .await,
+        "a third batch of the same sender waits its turn"
+    );
+    let theirs = batch(other.clone(), "news").await.unwrap();
+    assert_eq!(theirs.status(), 200);
+    drop(open);
+    assert!(
+        eventually(|| async {
+            batch(app.sender_key.clone(), "newsletter")
+                .await
+                .unwrap()
+                .status()
+                == 200
+        })
+        .await
+    );
+}

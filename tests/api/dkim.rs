@@ -159,4 +159,44 @@ async fn confirmation_mail_carries_a_dkim_signature_an_independent_verifier_acce
         ))],
         "a changed signed header breaks the signature"
     );
+
+    // The MIME structure is signed, and From and Subject are oversigned: a second one added
+    // on the way (which many clients would show) breaks the signature too.
+    let signed = tags
+        .iter()
+        .find(|t| t.starts_with("h="))
+        .unwrap()
+        .to_lowercase();
+    for covered in [
+        "from:from",
+        "subject:subject",
+        "mime-version",
+        "content-type",
+    ] {
+        assert!(signed.contains(covered), "{covered} not in {signed}");
+    }
+    let failed = vec![DkimResult::Fail(Error::Crypto(
+        CryptoError::FailedVerification,
+    ))];
+    let second_from = format!("From: Security <alert@evil.example>\r\n{}", mail.raw);
+    assert_eq!(
+        verify(&second_from).await,
+        failed,
+        "an added From breaks it"
+    );
+    let second_subject = format!("Subject: Verify your account\r\n{}", mail.raw);
+    assert_eq!(
+        verify(&second_subject).await,
+        failed,
+        "an added Subject breaks it"
+    );
+    let retyped = mail
+        .raw
+        .replacen("multipart/alternative", "multipart/mixed", 1);
+    assert_ne!(retyped, mail.raw);
+    assert_eq!(
+        verify(&retyped).await,
+        failed,
+        "a changed Content-Type breaks it"
+    );
 }

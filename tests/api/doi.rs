@@ -251,6 +251,28 @@ async fn the_same_idempotency_key_gives_the_same_answer_and_another_body_conflic
 }
 
 #[tokio::test]
+async fn an_idempotency_key_built_from_the_address_is_not_stored_in_the_clear() {
+    let app = spawn_app().await;
+    app.given_list("newsletter").await;
+    let body = json!({"list": "newsletter", "email": "goro@example.jp"});
+    let send = || {
+        app.post("/v1/consents", &app.sender_key)
+            .header("Idempotency-Key", "signup-goro@example.jp")
+            .json(&body)
+            .send()
+    };
+
+    let first: Value = send().await.unwrap().json().await.unwrap();
+    let again: Value = send().await.unwrap().json().await.unwrap();
+
+    assert_eq!(first, again, "the stored digest still finds the answer");
+    let stored = app.idempotency_keys().await;
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains("goro"), "{stored:?}");
+    assert_eq!(stored[0].len(), 64, "a keyed digest: {stored:?}");
+}
+
+#[tokio::test]
 async fn bad_signups_are_rejected_with_clear_codes_and_record_nothing() {
     let app = spawn_app().await;
     app.given_list("newsletter").await;

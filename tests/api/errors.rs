@@ -90,3 +90,27 @@ async fn unknown_routes_and_wrong_methods_answer_problem_json() {
         .await
         .expect_problem(405, "method_not_allowed");
 }
+
+#[tokio::test]
+async fn a_method_a_resource_does_not_have_is_405_naming_the_ones_it_has() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        ("TRACE", "/healthz", "GET"),
+        ("DELETE", "/v1/lists", "GET, POST"),
+        ("PATCH", "/v1/webhook", "GET, PUT, DELETE"),
+        ("PUT", "/c/some-token", "GET, POST"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        Answer::read(response)
+            .await
+            .expect_problem(405, "method_not_allowed");
+    }
+}
+

@@ -355,3 +355,60 @@ async fn the_cli_exports_with_a_recorded_event_and_prints_the_public_key() {
     assert!(plain.status.success());
     assert!(String::from_utf8_lossy(&plain.stdout).contains("NOT checked"));
 }
+
+/// The distinct `subject_key`s of an export's events about addresses.
+fn subject_keys(lines: &[String]) -> std::collections::BTreeSet<String> {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|e| e["subject_key"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn two_senders_exports_cannot_be_joined_on_the_subject_key() {
+    let app = spawn_app().await;
+    app.given_list("newsletter").await;
+    let other = crate::support::cli::seed(&app.db, "Other").await;
+    let list = app
+        .create_list(&other.sender_key, &crate::support::list_body("news"))
+        .await;
+    assert_eq!(list.status(), 201);
+    app.signup("newsletter", "shared@example.jp").await;
+    let at_other = app
+        .signup_as(
+            &other.sender_key,
+            &json!({"list": "news", "email": "shared@example.jp"}),
+        )
+        .await;
+    assert_eq!(at_other.status(), 202);
+
+    let ours = subject_keys(&export_lines(&app, "").await);
+    let other_export = app
+        .get("/v1/audit/events", &other.auditor_key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let theirs = subject_keys(&other_export.lines().map(str::to_owned).collect::<Vec<_>>());
+
+    assert_eq!(
+        ours.len(),
+        1,
+        "one key for the address within a chain: {ours:?}"
+    );
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    assert!(
+        ours.is_disjoint(&theirs),
+        "the same address, a different key at each sender"
+    );
+    let view = app
+        .get_json("/v1/subjects?email=shared@example.jp", &app.auditor_key)
+        .await;
+    assert_eq!(
+        view["subject_key"].as_str(),
+        ours.iter().next().map(String::as_str)
+    );
+}

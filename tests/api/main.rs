@@ -23,6 +23,7 @@ mod prankster;
 mod races;
 mod receipts;
 mod retention;
+mod slow_clients;
 mod subjects;
 mod support;
 mod webhooks;

@@ -60,6 +60,27 @@ async fn subject_access_lists_every_record_of_the_address_with_its_evidence() {
 }
 
 #[tokio::test]
+async fn another_sender_learns_only_that_confirmation_mail_is_blocked_not_why_or_since_when() {
+    let app = spawn_app().await;
+    app.given_list("newsletter").await;
+    app.signup("newsletter", "jiro.private@example.jp").await;
+    let (_, refuse) = TestApp::links_of(&app.mail_to("jiro.private@example.jp", 1).await);
+    assert_eq!(app.press(&refuse).await.status(), 200);
+    let other = app.other_sender_with_list("news").await;
+
+    let seen = subject(&app, &other, "jiro.private@example.jp").await;
+
+    assert_eq!(seen["consents"], json!([]));
+    assert_eq!(
+        seen["suppressions"],
+        json!([{"scope": "global", "reason": "confirmation_mail_blocked", "since": null}]),
+        "{seen}"
+    );
+    let text = seen.to_string();
+    assert!(!text.contains("refused"), "{text}");
+}
+
+#[tokio::test]
 async fn the_printable_history_shows_the_evidence_in_the_readers_language() {
     let app = spawn_app().await;
     app.given_list("newsletter").await;
@@ -153,6 +174,31 @@ async fn erasure_removes_the_address_everywhere_and_the_chain_still_verifies() {
     let again = app.signup("newsletter", "taro@example.jp").await;
     assert_eq!(again["confirmation"], "queued");
     app.mail_to("taro@example.jp", 3).await;
+}
+
+#[tokio::test]
+async fn an_erased_address_is_left_in_no_file_of_an_sqlite_database() {
+    let app = spawn_app().await;
+    let Some(path) = app
+        .database_url
+        .strip_prefix("sqlite://")
+        .map(str::to_owned)
+    else {
+        return; // PostgreSQL keeps old row versions until vacuum; see SECURITY.md.
+    };
+    app.given_list("newsletter").await;
+    app.confirmed_signup("newsletter", "kuro.erased@example.jp", 1)
+        .await;
+
+    erase(&app, "kuro.erased@example.jp").await;
+
+    for file in [path.clone(), format!("{path}-wal")] {
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        let found = bytes.windows(12).any(|w| w == b"kuro.erased@");
+        assert!(!found, "the erased address is still in {file}");
+    }
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use super::schema::{chain_heads, event_pii, events};
 use super::{DbConn, StoreError};
 use crate::clock;
+use crate::domain::address_hash::ledger_subject_key;
 use crate::domain::event_kind::EventKind;
 use crate::domain::ids::{ConsentId, SenderId};
 use consentry_ledger::chain::{chain_hash, ChainedFields, GENESIS_HASH};
@@ -84,6 +85,10 @@ pub fn append_event(
     let pii = event.pii.map(Pii::salted);
     let pii_sha256 = pii.as_ref().map(PiiRecord::sha256);
     let at_text = clock::rfc3339(at);
+    // The chain never carries the lookup key itself, which is the same at every sender.
+    let subject_key = event
+        .subject_key
+        .map(|address_key| ledger_subject_key(sender_id.as_str(), address_key));
     let fields = ChainedFields {
         sender_id: sender_id.as_str(),
         seq,
@@ -92,7 +97,7 @@ pub fn append_event(
         kind: event.kind.as_str(),
         consent_id: event.consent_id.map(ConsentId::as_str),
         list: event.list_slug,
-        subject_key: event.subject_key,
+        subject_key: subject_key.as_deref(),
         data: &event.data,
         pii_sha256: pii_sha256.as_deref(),
     };

@@ -26,6 +26,45 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Appends `n` padded `checked` events to the sender's chain, straight in storage: a chain
+    /// whose export is megabytes long, made in a moment.
+    pub async fn pad_chain(&self, n: usize) {
+        use consentry::db::ledger::{append_event, NewEvent};
+        use consentry::domain::event_kind::EventKind;
+        let sender_id = consentry::domain::ids::SenderId::parse(&self.sender_id().await).unwrap();
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.get().unwrap();
+            let padding = "x".repeat(1500);
+            consentry::db::write_transaction(&mut conn, |conn| {
+                for _ in 0..n {
+                    let data = serde_json::json!({"count": 0, "padding": padding});
+                    let event = NewEvent::new(EventKind::Checked, data);
+                    append_event(conn, &sender_id, event, consentry::clock::now())?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The `Idempotency-Key` column as stored.
+    pub async fn idempotency_keys(&self) -> Vec<String> {
+        use consentry::db::schema::idempotency_keys;
+        use diesel::prelude::*;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            idempotency_keys::table
+                .select(idempotency_keys::key)
+                .load::<String>(&mut *db.get().unwrap())
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
     /// Attempts made so far on a consent's mail jobs, straight from storage.
     pub async fn mail_attempts(&self, consent_id: &str) -> i64 {
         use consentry::db::schema::outbox;
@@ -121,9 +160,10 @@ impl TestApp {
     pub async fn sender_id(&self) -> String {
         let state = self.state.clone();
         let key = self.sender_key.clone();
-        let caller = consentry::auth::authenticate(&state.db, &state.caches, &key)
-            .await
-            .unwrap();
+        let caller =
+            consentry::auth::authenticate(&state.db, &state.caches, &state.key_gate, &key, None)
+                .await
+                .unwrap();
         caller.sender_id.to_string()
     }
 }
