@@ -22,15 +22,21 @@ use crate::flows::export::{record_export, ExportRequest};
 use crate::permits::Permit;
 use crate::state::AppState;
 
+/// The largest `after_seq` and `limit`.
+const MAX_SEQ: i64 = (1 << 62) - 1;
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Export events with a greater seq (default 0: from the start of the chain).
+    #[param(minimum = 0, maximum = 4611686018427387903i64)]
     after_seq: Option<i64>,
     /// At most this many events.
+    #[param(minimum = 1, maximum = 4611686018427387903i64)]
     limit: Option<i64>,
     /// `ndjson` (default) or `csv`.
+    #[param(pattern = "^(ndjson|csv)$")]
     format: Option<String>,
 }
 
@@ -38,7 +44,7 @@ pub struct EventsQuery {
 /// export is itself recorded as an `exported` event first, and included when no `limit` cuts
 /// it off.
 #[utoipa::path(get, path = "/v1/audit/events", tag = "audit", params(EventsQuery),
-    responses((status = 200, content_type = "application/x-ndjson",
+    responses((status = 200, content((String = "application/x-ndjson"), (String = "text/csv")),
         description = "one event per line (`seq`, `id`, `sender_id`, `at`, `kind`, `consent_id`, `list`, `subject_key`, `data`, `pii` or null, `pii_sha256`, `prev_hash`, `hash`), then `{\"checkpoint\": {...}}`; CSV with `format=csv`. Headers `Consentry-Export-Event` and `Consentry-Export-Range`."),
         (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 429, description = "as many exports and verifications as this instance runs at once are running", body = Problem)),
@@ -50,14 +56,12 @@ pub async fn export_events(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let after_seq = query.after_seq.unwrap_or(0);
-    // `after_seq + limit` must be a sequence number: an overflow would name a bogus range.
-    let past_the_end = query
-        .limit
-        .is_some_and(|l| after_seq.checked_add(l).is_none());
-    if after_seq < 0 || query.limit.is_some_and(|l| l < 1) || past_the_end {
+    // Both bounded by 2^62 - 1 (as the document says), so `after_seq + limit` is always a
+    // sequence number: an overflow would name a bogus range.
+    let in_range = |v: i64, least: i64| (least..=MAX_SEQ).contains(&v);
+    if !in_range(after_seq, 0) || query.limit.is_some_and(|l| !in_range(l, 1)) {
         return Err(ApiError::InvalidRequest(
-            "`after_seq` must be 0 or more, `limit` 1 or more, and their sum at most 2^63 - 1"
-                .into(),
+            "`after_seq` must be 0 to 2^62 - 1 and `limit` 1 to 2^62 - 1".into(),
         ));
     }
     let format = match query.format.as_deref() {

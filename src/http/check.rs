@@ -22,7 +22,9 @@ use crate::views::ViewError;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CheckQuery {
+    #[param(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     list: String,
+    #[param(min_length = 1, max_length = 320)]
     email: String,
 }
 

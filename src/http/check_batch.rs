@@ -35,6 +35,7 @@ const IN_FLIGHT: usize = 2;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BatchQuery {
+    #[param(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     list: String,
 }
 
@@ -52,7 +53,7 @@ struct ChunkOut {
 }
 
 #[utoipa::path(post, path = "/v1/check", tag = "check", params(BatchQuery),
-    request_body(content = String, content_type = "application/x-ndjson",
+    request_body(content((String = "application/x-ndjson"), (String = "text/plain")),
         description = "one `{\"email\": \"...\"}` per line (or text/plain, one address per line)"),
     responses((status = 200, content_type = "application/x-ndjson",
         description = "one `{\"email\", \"allowed\", \"reason\", \"consent_id\"?, \"unsubscribe_url\"?}` per line; header `Consentry-Check-Receipt` names the ledger event"),

@@ -23,9 +23,12 @@ use crate::views::consent::{consent_view, ConsentView};
 #[serde(deny_unknown_fields)]
 pub struct SignupBody {
     /// The list's slug.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     list: String,
+    #[schema(min_length = 1, max_length = 320)]
     email: String,
     /// `ja` or `en`; default: the list's locale.
+    #[schema(pattern = "^(ja|en)$")]
     locale: Option<String>,
     evidence: Option<EvidenceBody>,
 }
@@ -114,7 +117,7 @@ async fn parse_signup(
 }
 
 #[utoipa::path(post, path = "/v1/consents", tag = "consents", request_body = SignupBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "same key + same body → same answer; other body → 409")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1-255 visible ASCII characters; same key + same body → same answer; other body → 409")),
     responses((status = 202, body = SignupAccepted), (status = 400, body = Problem),
               (status = 404, description = "`unknown_list`", body = Problem),
               (status = 409, description = "`idempotency_conflict`", body = Problem),

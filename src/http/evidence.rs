@@ -21,8 +21,10 @@ pub struct EvidenceBody {
     /// RFC 3339.
     collected_at: Option<String>,
     /// `web_form` (default), `mobile_app`, `api`, `import`, `in_person`, `phone`, `paper`, `other`.
+    #[schema(pattern = "^(web_form|mobile_app|api|import|in_person|phone|paper|other)$")]
     collection_method: Option<String>,
     /// A version of the list's consent text; default: the current one.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     consent_text_sha256: Option<String>,
 }
 

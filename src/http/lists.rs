@@ -22,12 +22,14 @@ use crate::views::ViewError;
 #[serde(deny_unknown_fields)]
 pub struct CreateList {
     /// `[a-z0-9][a-z0-9_-]{0,63}`, unique per sender.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     slug: String,
     name: String,
     /// The exact wording shown on the signup form.
     consent_text: String,
     policy_url: String,
     /// `ja` or `en`: language of mail and pages when a signup names none. Default `ja`.
+    #[schema(pattern = "^(ja|en)$")]
     locale: Option<String>,
 }
 
@@ -36,10 +38,12 @@ pub struct CreateList {
 #[serde(deny_unknown_fields)]
 pub struct UpdateList {
     /// If given, must equal the slug in the path (slugs never change).
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     slug: Option<String>,
     name: Option<String>,
     consent_text: Option<String>,
     policy_url: Option<String>,
+    #[schema(pattern = "^(ja|en)$")]
     locale: Option<String>,
 }
 

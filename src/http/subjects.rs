@@ -18,6 +18,7 @@ use crate::views::subject::{page_context, subject_view, SubjectView};
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SubjectQuery {
+    #[param(min_length = 1, max_length = 320)]
     email: String,
 }
 
@@ -39,7 +40,7 @@ fn wants_html(req: &HttpRequest) -> bool {
 }
 
 #[utoipa::path(get, path = "/v1/subjects", tag = "subjects", params(SubjectQuery),
-    responses((status = 200, body = SubjectView,
+    responses((status = 200, content((SubjectView = "application/json"), (String = "text/html")),
                description = "JSON; with `Accept: text/html` a printable history (ja/en by `Accept-Language`, `?lang=`)"),
               (status = 400, description = "`invalid_email`", body = Problem)),
     security(("bearer" = [])))]

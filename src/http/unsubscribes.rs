@@ -15,10 +15,13 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnsubscribeBody {
+    #[schema(min_length = 1, max_length = 320)]
     email: String,
     /// One list's slug; omitted: every list of this sender.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     list: Option<String>,
     /// `reply_mail` | `phone` | `web` | `letter` | `other`
+    #[schema(pattern = "^(reply_mail|phone|web|letter|other)$")]
     channel: String,
     /// When the opt-out reached the sender (RFC 3339); default: now.
     received_at: Option<String>,

@@ -19,6 +19,7 @@ pub struct WebhookBody {
     /// `https://...`; private, loopback and link-local targets are refused.
     url: String,
     /// Any of `confirmed`, `refused`, `unsubscribed`, `expired`, `confirmation_failed`, `erased`.
+    #[schema(min_items = 1)]
     events: Vec<String>,
     /// Replace the signing secret (default: an existing endpoint keeps its secret).
     #[serde(default)]

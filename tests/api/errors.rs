@@ -113,4 +113,3 @@ async fn a_method_a_resource_does_not_have_is_405_naming_the_ones_it_has() {
             .expect_problem(405, "method_not_allowed");
     }
 }
-

@@ -82,3 +82,36 @@ async fn the_openapi_document_describes_the_routes() {
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
+
+#[tokio::test]
+async fn the_openapi_document_declares_queries_in_the_query_and_errors_as_problem_json() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(format!("{}/openapi.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let check = &doc["paths"]["/v1/check"]["get"];
+    for param in check["parameters"].as_array().unwrap() {
+        assert_eq!(param["in"], "query", "{param}");
+    }
+    let signup = &doc["paths"]["/v1/consents"]["post"]["responses"];
+    for status in ["400", "401", "403", "413", "415", "429"] {
+        let content = &signup[status]["content"];
+        assert!(
+            content.get("application/problem+json").is_some(),
+            "{status}: {content}"
+        );
+        assert!(
+            content.get("application/json").is_none(),
+            "{status}: {content}"
+        );
+    }
+    let export = &doc["paths"]["/v1/audit/events"]["get"]["responses"]["200"]["content"];
+    assert!(export.get("text/csv").is_some() && export.get("application/x-ndjson").is_some());
+}
