@@ -45,13 +45,17 @@ pub struct Rendered {
     pub sha256: String,
 }
 
-/// Renders and assembles the confirmation mail in `locale`.
+/// Renders and assembles the confirmation mail in `locale`. `mail_key` names this mail (its
+/// outbox job): every attempt to send it carries the same Message-ID, so a mail delivered
+/// twice (a crash after the relay took it, before the outcome was stored) is one mail to
+/// every client that de-duplicates on Message-ID.
 pub fn confirmation(
     templates: &Templates,
     locale: &str,
     from: &Mailbox,
     to: Mailbox,
     view: &ConfirmationView<'_>,
+    mail_key: &str,
     dkim: Option<&dkim::DkimConfig>,
 ) -> anyhow::Result<Rendered> {
     let name = |part: &str| format!("mail/confirm/{part}.{locale}");
@@ -64,7 +68,7 @@ pub fn confirmation(
     let text = templates.render(&name("body.txt"), view)?;
     let html = templates.render(&name("body.html"), view)?;
     let domain = from.email.domain().to_owned();
-    let message_id = format!("<{}@{}>", uuid::Uuid::now_v7().simple(), domain);
+    let message_id = format!("<{}@{}>", message_id_local_part(mail_key), domain);
     let (content_type, body) = top_level_mime(&MultiPart::alternative_plain_html(text, html))?;
     let mut message = Message::builder()
         .from(from.clone())
@@ -88,6 +92,15 @@ pub fn confirmation(
         message_id,
         sha256,
     })
+}
+
+/// A Message-ID's left side from the mail's key: the key's UUID without hyphens, or, for a
+/// key that is not one, its digest (either way only characters a Message-ID may hold).
+fn message_id_local_part(mail_key: &str) -> String {
+    match uuid::Uuid::parse_str(mail_key) {
+        Ok(uuid) => uuid.simple().to_string(),
+        Err(_) => hex::encode(&Sha256::digest(mail_key.as_bytes())[..16]),
+    }
 }
 
 /// The multipart's own `Content-Type` and its body, apart. lettre writes a multipart's

@@ -48,6 +48,7 @@ fn render(locale: &str, view: &ConfirmationView<'_>) -> Rendered {
         &from,
         RECIPIENT.parse().unwrap(),
         view,
+        "0193a1b2-0000-7000-8000-0000000000f1",
         None,
     )
     .unwrap()

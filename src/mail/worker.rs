@@ -86,7 +86,7 @@ impl MailWorker {
                 return;
             }
         };
-        let rendered = match self.render(&context) {
+        let rendered = match self.render(&context, &job.id) {
             Ok(rendered) => rendered,
             Err(error) => {
                 tracing::error!(%error, job = %job_id, "cannot render confirmation mail");
@@ -109,7 +109,7 @@ impl MailWorker {
         self.settle(job, outcome).await;
     }
 
-    fn render(&self, c: &MailContext) -> anyhow::Result<Rendered> {
+    fn render(&self, c: &MailContext, mail_key: &str) -> anyhow::Result<Rendered> {
         let base = &self.settings.http.base_url;
         let claims = |action| LinkClaims {
             action,
@@ -143,6 +143,7 @@ impl MailWorker {
             &self.from,
             to,
             &view,
+            mail_key,
             self.dkim.as_ref(),
         )
     }
@@ -176,6 +177,11 @@ impl MailWorker {
                             next_attempt(now, attempts, permanent, mail.max_attempts, delays);
                         outbox::mark_attempt_failed(conn, &job.id, &error, retry_at)?;
                         let gave_up = retry_at.is_none();
+                        // Without the error text: it may name the recipient.
+                        match retry_at {
+                            None => tracing::warn!(job = %job.id, attempts, permanent, "confirmation mail given up"),
+                            Some(at) => tracing::info!(job = %job.id, attempts, retry_at = %at, "confirmation mail attempt failed; will retry"),
+                        }
                         if gave_up && job.consent_id.is_some() && !error.starts_with("obsolete") {
                             record(
                                 conn,

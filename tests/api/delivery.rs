@@ -1,5 +1,7 @@
 //! The outbox survives an SMTP outage and a restart: nothing queued is lost.
 
+use std::sync::{Arc, Mutex};
+
 use crate::support::smtp::DownSmtpServer;
 use crate::support::{event_kinds, eventually, spawn_app, TestApp};
 
@@ -89,4 +91,105 @@ async fn two_instances_on_one_database_never_send_one_mail_twice() {
     let total = recipients.len();
     recipients.dedup();
     assert_eq!((total, recipients.len()), (22, 22));
+}
+
+/// A relay that takes the first mail's data and then drops the connection instead of
+/// answering it (as a relay that crashed, or a network that broke, after the mail was in);
+/// later connections are answered. Returns its port and the data of every DATA it took.
+async fn relay_that_drops_the_first_answer() -> (u16, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let store = taken.clone();
+    tokio::spawn(async move {
+        for connection in 0.. {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 relay\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-relay\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+                        "DATA" => {
+                            let _ = write.write_all(b"354 go on\r\n").await;
+                            let mut data = String::new();
+                            while let Ok(Some(line)) = lines.next_line().await {
+                                if line == "." {
+                                    break;
+                                }
+                                data.push_str(&line);
+                                data.push('\n');
+                            }
+                            store.lock().unwrap().push(data);
+                            if connection == 0 {
+                                return; // the mail is in, the answer never comes
+                            }
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    let _ = write.write_all(answer).await;
+                }
+            });
+        }
+    });
+    (port, taken)
+}
+
+fn header<'a>(mail: &'a str, name: &str) -> Option<&'a str> {
+    mail.lines()
+        .find(|l| {
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name)
+                && l[name.len()..].starts_with(':')
+        })
+        .map(|l| l[name.len() + 1..].trim())
+}
+
+#[tokio::test]
+async fn a_mail_sent_again_after_a_lost_answer_keeps_its_message_id() {
+    let (port, taken) = relay_that_drops_the_first_answer().await;
+    let app = TestApp::builder()
+        .mail_url(format!("smtp://127.0.0.1:{port}"))
+        .spawn()
+        .await;
+    app.given_list("newsletter").await;
+
+    let id = app.signup("newsletter", "twice@example.jp").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    assert!(eventually(|| async { taken.lock().unwrap().len() >= 2 }).await);
+    assert!(
+        eventually(|| async {
+            event_kinds(&app.consent(&id).await)
+                .iter()
+                .any(|k| k == "confirmation_sent")
+        })
+        .await
+    );
+    let taken = taken.lock().unwrap().clone();
+    let ids: Vec<_> = taken.iter().map(|m| header(m, "Message-ID")).collect();
+    assert!(ids[0].is_some(), "{}", taken[0]);
+    assert_eq!(ids[0], ids[1], "one Message-ID for both deliveries");
+    let recorded = app.consent(&id).await;
+    let sent = recorded["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "confirmation_sent")
+        .unwrap()
+        .clone();
+    assert_eq!(sent["data"]["message_id"].as_str(), ids[1], "{sent}");
 }
