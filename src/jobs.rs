@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio::sync::{watch, Notify};
 
 use crate::clock;
@@ -17,11 +18,12 @@ const LEASE: chrono::Duration = chrono::Duration::minutes(2);
 const BATCH: i64 = 32;
 const POLL: Duration = Duration::from_secs(1);
 
-/// Runs `deliver` on each due job of `kind` until `stop` turns true; the jobs already
-/// claimed are finished first.
+/// Runs `deliver` on each due job of `kind`, up to `concurrency` at once, until `stop` turns
+/// true; the jobs already claimed are finished first.
 pub async fn run<F, Fut>(
     db: Db,
     kind: OutboxKind,
+    concurrency: usize,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
     deliver: F,
@@ -39,9 +41,9 @@ pub async fn run<F, Fut>(
             .await;
         match claimed {
             Ok(jobs) if !jobs.is_empty() => {
-                for job in jobs {
-                    deliver(job).await;
-                }
+                futures_util::stream::iter(jobs)
+                    .for_each_concurrent(concurrency.max(1), &deliver)
+                    .await;
                 continue;
             }
             Ok(_) => {}

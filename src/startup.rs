@@ -43,6 +43,7 @@ fn mail_worker(state: &AppState) -> anyhow::Result<MailWorker> {
         transport: Transport::from_url(
             settings.mail.url.expose_secret(),
             settings.mail.allow_plaintext_auth,
+            settings.mail.concurrency,
         )?,
         templates: state.templates.clone(),
         settings: settings.clone(),
@@ -50,6 +51,7 @@ fn mail_worker(state: &AppState) -> anyhow::Result<MailWorker> {
         from,
         dkim,
         wake: state.mail_wake.clone(),
+        domains: crate::mail::domains::DomainTurns::new(settings.mail.per_domain_concurrency),
     })
 }
 

@@ -47,7 +47,11 @@ impl WebhookWorker {
     /// Runs until `stop` turns true; the jobs already claimed are finished first.
     pub async fn run(self, stop: watch::Receiver<bool>) {
         let (db, wake) = (self.db.clone(), self.wake.clone());
-        crate::jobs::run(db, OutboxKind::Webhook, wake, stop, |job| self.deliver(job)).await;
+        // One at a time: a receiver sees a sender's events in the order they happened.
+        crate::jobs::run(db, OutboxKind::Webhook, 1, wake, stop, |job| {
+            self.deliver(job)
+        })
+        .await;
     }
 
     async fn deliver(&self, job: OutboxRow) {

@@ -202,6 +202,13 @@ pub struct MailSettings {
     pub retry_base: Duration,
     #[serde(rename = "retry_max_ms", deserialize_with = "values::millis")]
     pub retry_max: Duration,
+    /// Confirmation mails in flight at once in one instance (each over its own pooled SMTP
+    /// connection).
+    #[serde(deserialize_with = "values::number")]
+    pub concurrency: usize,
+    /// Of those, at most this many to one recipient domain, so one domain is never flooded.
+    #[serde(deserialize_with = "values::number")]
+    pub per_domain_concurrency: usize,
     /// Address for a `mailto:` List-Unsubscribe beside the HTTPS one.
     #[serde(deserialize_with = "values::optional_text")]
     pub unsubscribe_mailto: Option<String>,

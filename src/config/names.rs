@@ -61,6 +61,12 @@ pub const NAMES: &[Name] = &[
     name("mail_max_attempts", "mail.max_attempts", "8"),
     name("mail_retry_base_ms", "mail.retry_base_ms", "5000"),
     name("mail_retry_max_ms", "mail.retry_max_ms", "3600000"),
+    name("mail_concurrency", "mail.concurrency", "8"),
+    name(
+        "mail_per_domain_concurrency",
+        "mail.per_domain_concurrency",
+        "2",
+    ),
     name("unsubscribe_mailto", "mail.unsubscribe_mailto", ""),
     name(
         "mail_allow_plaintext_auth",

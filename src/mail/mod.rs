@@ -1,6 +1,8 @@
 //! Confirmation mail: rendering from templates, the transports, and the outbox worker.
 
+pub mod domains;
 pub mod message;
+mod smtp;
 pub mod templates;
 pub mod transport;
 pub mod worker;

@@ -11,6 +11,7 @@ use lettre::message::{dkim::DkimConfig, Mailbox};
 use serde_json::json;
 use tokio::sync::{watch, Notify};
 
+use super::domains::DomainTurns;
 use super::message::{confirmation, ConfirmationView, Rendered};
 use super::templates::Templates;
 use super::transport::Transport;
@@ -40,6 +41,7 @@ pub struct MailWorker {
     pub from: Mailbox,
     pub dkim: Option<DkimConfig>,
     pub wake: Arc<Notify>,
+    pub domains: DomainTurns,
 }
 
 /// What a job needs from storage.
@@ -54,7 +56,11 @@ impl MailWorker {
     /// Runs until `stop` turns true; a job in flight is finished first.
     pub async fn run(self, stop: watch::Receiver<bool>) {
         let (db, wake) = (self.db.clone(), self.wake.clone());
-        crate::jobs::run(db, OutboxKind::Mail, wake, stop, |job| self.deliver(job)).await;
+        let concurrency = self.settings.mail.concurrency;
+        crate::jobs::run(db, OutboxKind::Mail, concurrency, wake, stop, |job| {
+            self.deliver(job)
+        })
+        .await;
     }
 
     async fn deliver(&self, job: OutboxRow) {
@@ -99,6 +105,7 @@ impl MailWorker {
             message_id,
             sha256,
         } = rendered;
+        let _turn = self.domains.turn(&context.email).await;
         let sent =
             tokio::time::timeout(Duration::from_secs(60), self.transport.send(message)).await;
         let outcome = match sent {
