@@ -50,12 +50,17 @@ impl Permits {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut held = self.owner.held.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = held.get_mut(&self.sender_id) {
-            *count -= 1;
-            if *count == 0 {
-                held.remove(&self.sender_id);
-            }
+        count_down(&self.owner.held, &self.sender_id);
+    }
+}
+
+/// Takes one off `key`'s count and forgets the key at zero, so the map holds only keys in use.
+pub fn count_down<K: Eq + std::hash::Hash>(counts: &Mutex<HashMap<K, usize>>, key: &K) {
+    let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(count) = counts.get_mut(key) {
+        *count -= 1;
+        if *count == 0 {
+            counts.remove(key);
         }
     }
 }

@@ -89,6 +89,10 @@ pub struct HttpSettings {
     /// Streaming batch checks one sender may run at once in this instance.
     #[serde(deserialize_with = "values::number")]
     pub batch_checks_per_sender: usize,
+    /// Answers a batch check holds while its client is still sending (a client that reads
+    /// only after sending everything); past it, the batch waits for the client to read.
+    #[serde(deserialize_with = "values::number")]
+    pub batch_hold_bytes: usize,
     /// How long a streamed answer waits for the client to take its next part.
     #[serde(
         rename = "stream_send_timeout_ms",

@@ -47,6 +47,7 @@ pub const NAMES: &[Name] = &[
         "http.batch_checks_per_sender",
         "4",
     ),
+    name("batch_hold_bytes", "http.batch_hold_bytes", "67108864"),
     name(
         "stream_send_timeout_ms",
         "http.stream_send_timeout_ms",

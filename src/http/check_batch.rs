@@ -1,7 +1,8 @@
 //! `POST /v1/check`: a stream of addresses in (NDJSON `{"email": ...}` or text lines), a
 //! stream of answers out, one per non-blank input line, in order. Lines are handled in
-//! chunks on the blocking pool, two chunks in flight, so memory stays constant however long
-//! the stream is. The batch is recorded as one `checked` ledger event named in the
+//! chunks on the blocking pool, two chunks in flight; answers the client has not taken yet
+//! are held up to `CONSENTRY_BATCH_HOLD_BYTES` (see `batch_answers`), so memory stays bounded
+//! however long the stream is. The batch is recorded as one `checked` ledger event named in the
 //! `Consentry-Check-Receipt` header.
 
 use std::collections::VecDeque;
@@ -11,12 +12,13 @@ use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use utoipa::IntoParams;
 
 use super::auth::SenderKey;
+use super::batch_answers::{Answers, ChunkOut};
 use super::check::unsubscribe_url;
 use super::error::{ApiError, Problem};
 use super::lists::load_list;
@@ -43,13 +45,6 @@ pub struct BatchQuery {
 enum Format {
     Ndjson,
     Text,
-}
-
-/// What one chunk of answers adds to the receipt.
-struct ChunkOut {
-    bytes: Bytes,
-    lines: u64,
-    allowed: u64,
 }
 
 #[utoipa::path(post, path = "/v1/check", tag = "check", params(BatchQuery),
@@ -124,14 +119,10 @@ impl Batch {
         let mut pending = BytesMut::new();
         let mut lines: Vec<Bytes> = Vec::with_capacity(CHUNK_LINES);
         let mut in_flight: VecDeque<JoinHandle<Result<ChunkOut, StoreError>>> = VecDeque::new();
-        let mut digest = Sha256::new();
-        let (mut count, mut allowed, mut complete) = (0u64, 0u64, true);
-
+        let mut complete = true;
         let http = &self.state.settings.http;
-        let (send_timeout, ends_by) = (
-            http.stream_send_timeout,
-            tokio::time::Instant::now() + http.stream_max,
-        );
+        let ends_by = tokio::time::Instant::now() + http.stream_max;
+        let mut answers = Answers::new(tx, http.batch_hold_bytes, http.stream_send_timeout);
         let mut input_done = false;
         while !input_done {
             if tokio::time::Instant::now() > ends_by {
@@ -166,11 +157,7 @@ impl Batch {
                 };
                 match handle.await {
                     Ok(Ok(out)) => {
-                        digest.update(&out.bytes);
-                        count += out.lines;
-                        allowed += out.allowed;
-                        // A client that stops reading gets no more than the send timeout.
-                        if tx.send_timeout(Ok(out.bytes), send_timeout).await.is_err() {
+                        if answers.push(out).await.is_err() {
                             complete = false;
                             input_done = true;
                             in_flight.clear();
@@ -181,10 +168,10 @@ impl Batch {
                         complete = false;
                         input_done = true;
                         in_flight.clear();
-                        let _ = tx
-                            .send(Err(actix_web::error::ErrorServiceUnavailable(
+                        answers
+                            .fail(actix_web::error::ErrorServiceUnavailable(
                                 "storage unavailable",
-                            )))
+                            ))
                             .await;
                     }
                     Err(_) => {
@@ -195,7 +182,11 @@ impl Batch {
                 }
             }
         }
-        self.record(count, allowed, hex::encode(digest.finalize()), complete)
+        if complete && answers.finish().await.is_err() {
+            complete = false;
+        }
+        let digest = hex::encode(answers.digest.clone().finalize());
+        self.record(answers.count, answers.allowed, digest, complete)
             .await;
     }
 

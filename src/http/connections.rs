@@ -62,13 +62,7 @@ impl ConnectionCounts {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut open = self.counts.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.ip);
-            }
-        }
+        crate::permits::count_down(&self.counts.open, &self.ip);
     }
 }
 

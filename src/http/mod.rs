@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+mod batch_answers;
 pub mod body;
 pub mod check;
 pub mod check_batch;

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::{eventually, list_body, seed_sender, spawn_app, Answer};
+use crate::support::{eventually, list_body, seed_sender, spawn_app, Answer, TestApp};
 
 #[tokio::test]
 async fn a_request_without_a_key_is_401_with_a_bearer_challenge() {
@@ -37,17 +37,22 @@ async fn malformed_and_forged_keys_are_401() {
     assert_eq!(app.list_lists(&app.sender_key).await.status(), 200);
 }
 
-#[tokio::test]
-async fn a_revoked_key_is_refused() {
-    let app = spawn_app().await;
-    assert_eq!(app.list_lists(&app.sender_key).await.status(), 200);
-    let key_id = app.sender_key.split('_').nth(1).unwrap().to_owned();
-
+/// Revokes a key as the CLI does (another process, as far as the server can tell).
+async fn revoke(app: &TestApp, key: &str) {
+    let key_id = key.split('_').nth(1).unwrap().to_owned();
     let db = app.db.clone();
     tokio::task::spawn_blocking(move || consentry::cli::key::revoke_key(&db, &key_id))
         .await
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused() {
+    let app = spawn_app().await;
+    assert_eq!(app.list_lists(&app.sender_key).await.status(), 200);
+
+    revoke(&app, &app.sender_key).await;
 
     // The key was verified and cached; the revocation reaches the cache on the next refresh.
     assert!(eventually(|| async { app.list_lists(&app.sender_key).await.status() == 401 }).await);
@@ -167,13 +172,8 @@ async fn revoking_one_key_leaves_every_other_verified_key_cached() {
         })
         .await
     );
-    let key_id = app.sender_key.split('_').nth(1).unwrap().to_owned();
 
-    let db = app.db.clone();
-    tokio::task::spawn_blocking(move || consentry::cli::key::revoke_key(&db, &key_id))
-        .await
-        .unwrap()
-        .unwrap();
+    revoke(&app, &app.sender_key).await;
 
     assert!(eventually(|| async { app.list_lists(&app.sender_key).await.status() == 401 }).await);
     assert!(cached(&other_key), "the other tenant's key was not evicted");

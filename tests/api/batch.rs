@@ -217,3 +217,39 @@ async fn a_sender_s_open_batches_are_limited_and_leave_other_senders_theirs() {
         .await
     );
 }
+
+#[tokio::test]
+async fn a_client_that_sends_its_whole_list_before_reading_gets_every_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // As Python's requests or Ruby's Net::HTTP do: the whole body first, then the answer.
+    let app = TestApp::builder()
+        .setting("stream_send_timeout_ms", 3000)
+        .spawn()
+        .await;
+    app.given_list("newsletter").await;
+    let lines = 500_000;
+    let body: String = (0..lines)
+        .map(|i| format!("reader{i}@example.jp\n"))
+        .collect();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let address = app.url.trim_start_matches("http://").parse().unwrap();
+    let stream = socket.connect(address).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST /v1/check?list=newsletter HTTP/1.1\r\nHost: consent.example.jp\r\n\
+         Authorization: Bearer {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        app.sender_key,
+        body.len()
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    writer.write_all(body.as_bytes()).await.unwrap();
+
+    let mut answer = Vec::new();
+    reader.read_to_end(&mut answer).await.unwrap();
+
+    let answer = String::from_utf8_lossy(&answer);
+    let answered = answer.matches("\"reason\":\"not_found\"").count();
+    assert_eq!(answered, lines, "every line is answered");
+}

@@ -1,7 +1,5 @@
 //! `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 
-use serde_json::Value;
-
 use crate::support::{list_body, spawn_app};
 
 #[tokio::test]
@@ -45,15 +43,10 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
 async fn the_openapi_document_describes_the_routes() {
     let app = spawn_app().await;
 
-    let doc: Value = app
-        .client
-        .get(format!("{}/openapi.json", app.url))
-        .send()
+    let doc = app
+        .call(reqwest::Method::GET, "/openapi.json", None, None)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect(200);
 
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for (path, method) in [
@@ -86,15 +79,10 @@ async fn the_openapi_document_describes_the_routes() {
 #[tokio::test]
 async fn the_openapi_document_declares_queries_in_the_query_and_errors_as_problem_json() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(format!("{}/openapi.json", app.url))
-        .send()
+    let doc = app
+        .call(reqwest::Method::GET, "/openapi.json", None, None)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect(200);
 
     let check = &doc["paths"]["/v1/check"]["get"];
     for param in check["parameters"].as_array().unwrap() {
