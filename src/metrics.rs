@@ -19,6 +19,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    mail: IntCounterVec,
 }
 
 impl Metrics {
@@ -39,15 +40,29 @@ impl Metrics {
             Opts::new("db_pool_connections", "Database pool connections by state"),
             &["state"],
         )?;
+        let mail = IntCounterVec::new(
+            Opts::new(
+                "mail_attempts_total",
+                "Confirmation mail attempts by outcome: sent, failed (tried again later), given_up, obsolete (no longer to be sent)",
+            ),
+            &["outcome"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
+        registry.register(Box::new(mail.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             pool,
+            mail,
         })
+    }
+
+    /// The mail attempt counter, for the mail worker (labels: `outcome`).
+    pub fn mail_attempts(&self) -> IntCounterVec {
+        self.mail.clone()
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

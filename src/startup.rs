@@ -24,7 +24,7 @@ use crate::state::AppState;
 use crate::webhooks::WebhookWorker;
 
 /// The outbox worker for this server's transport, sender address and DKIM key.
-fn mail_worker(state: &AppState) -> anyhow::Result<MailWorker> {
+fn mail_worker(state: &AppState, metrics: &Metrics) -> anyhow::Result<MailWorker> {
     use secrecy::ExposeSecret;
     let settings = &state.settings;
     let from = settings
@@ -52,6 +52,7 @@ fn mail_worker(state: &AppState) -> anyhow::Result<MailWorker> {
         dkim,
         wake: state.mail_wake.clone(),
         domains: crate::mail::domains::DomainTurns::new(settings.mail.per_domain_concurrency),
+        attempts: metrics.mail_attempts(),
     })
 }
 
@@ -168,7 +169,8 @@ impl Application {
             )),
             key_gate: Arc::default(),
         };
-        let mail_worker = mail_worker(&state)?;
+        let request_metrics = web::Data::new(Metrics::new()?);
+        let mail_worker = mail_worker(&state, &request_metrics)?;
         let webhook_worker = WebhookWorker::new(
             state.db.clone(),
             settings.clone(),
@@ -179,7 +181,6 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.http.bind))?;
         let address = listener.local_addr()?;
         let data = web::Data::new(state.clone());
-        let request_metrics = web::Data::new(Metrics::new()?);
         let max_body = settings.http.max_body_bytes;
         let body_rules = http::body::BodyRules {
             max_bytes: max_body,

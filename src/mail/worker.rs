@@ -42,6 +42,8 @@ pub struct MailWorker {
     pub dkim: Option<DkimConfig>,
     pub wake: Arc<Notify>,
     pub domains: DomainTurns,
+    /// Attempts by outcome (`sent`, `failed`, `given_up`), shown in `/metrics`.
+    pub attempts: prometheus::IntCounterVec,
 }
 
 /// What a job needs from storage.
@@ -175,7 +177,8 @@ impl MailWorker {
                                 "attempt": job.attempts + 1,
                             }),
                             now,
-                        )
+                        )?;
+                        Ok("sent")
                     }
                     Err((error, permanent)) => {
                         let attempts = job.attempts + 1;
@@ -189,7 +192,8 @@ impl MailWorker {
                             None => tracing::warn!(job = %job.id, attempts, permanent, "confirmation mail given up"),
                             Some(at) => tracing::info!(job = %job.id, attempts, retry_at = %at, "confirmation mail attempt failed; will retry"),
                         }
-                        if gave_up && job.consent_id.is_some() && !error.starts_with("obsolete") {
+                        let obsolete = error.starts_with("obsolete");
+                        if gave_up && job.consent_id.is_some() && !obsolete {
                             record(
                                 conn,
                                 &job,
@@ -200,13 +204,18 @@ impl MailWorker {
                                 now,
                             )?;
                         }
-                        Ok(())
+                        Ok(match (obsolete, gave_up) {
+                            (true, _) => "obsolete",
+                            (false, true) => "given_up",
+                            (false, false) => "failed",
+                        })
                     }
                 })
             })
             .await;
-        if let Err(error) = result {
-            tracing::error!(%error, job = %job_id, "cannot record mail outcome");
+        match result {
+            Ok(outcome) => self.attempts.with_label_values(&[outcome]).inc(),
+            Err(error) => tracing::error!(%error, job = %job_id, "cannot record mail outcome"),
         }
     }
 }

@@ -32,6 +32,17 @@ async fn a_mail_queued_while_smtp_is_down_is_delivered_once_it_is_back() {
     .await;
     assert!(sent);
     assert_eq!(smtp.mails().len(), 1, "delivered once");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"consentry_mail_attempts_total{outcome="sent"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with(r#"consentry_mail_attempts_total{outcome="failed"}"#)),
+        "failed attempts are counted: {metrics}"
+    );
 }
 
 #[tokio::test]
