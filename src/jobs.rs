@@ -2,8 +2,9 @@
 //! queued work, otherwise poll for retries; claim due jobs with a lease (SKIP LOCKED on
 //! PostgreSQL) so several instances never run one job at once; stop between jobs.
 
+use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -14,7 +15,10 @@ use crate::db::outbox::{self, OutboxRow};
 use crate::db::Db;
 use crate::domain::job_kind::OutboxKind;
 
-const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+/// How long a claimed job stays invisible to other workers; renewed every [`RENEW`] while it
+/// is being worked on, so an instance that dies gives its jobs back within one lease.
+const LEASE: chrono::Duration = chrono::Duration::seconds(20);
+const RENEW: Duration = Duration::from_secs(5);
 const BATCH: i64 = 32;
 const POLL: Duration = Duration::from_secs(1);
 
@@ -41,9 +45,7 @@ pub async fn run<F, Fut>(
             .await;
         match claimed {
             Ok(jobs) if !jobs.is_empty() => {
-                futures_util::stream::iter(jobs)
-                    .for_each_concurrent(concurrency.max(1), &deliver)
-                    .await;
+                work_on(&db, jobs, concurrency, &deliver).await;
                 continue;
             }
             Ok(_) => {}
@@ -54,6 +56,51 @@ pub async fn run<F, Fut>(
             _ = tokio::time::sleep(POLL) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+/// Delivers claimed jobs, up to `concurrency` at once, renewing the leases of those not yet
+/// settled until all are.
+async fn work_on<F, Fut>(db: &Db, jobs: Vec<OutboxRow>, concurrency: usize, deliver: &F)
+where
+    F: Fn(OutboxRow) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let unsettled: Mutex<HashSet<String>> = Mutex::new(jobs.iter().map(|j| j.id.clone()).collect());
+    let work = futures_util::stream::iter(jobs).for_each_concurrent(concurrency.max(1), |job| {
+        let id = job.id.clone();
+        let unsettled = &unsettled;
+        async move {
+            deliver(job).await;
+            unsettled
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
+    });
+    let renew = async {
+        let mut ticker = tokio::time::interval(RENEW);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let ids: Vec<String> = unsettled
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned()
+                .collect();
+            let until = clock::now() + LEASE;
+            if let Err(error) = db
+                .run(move |conn| outbox::renew_leases(conn, &ids, until))
+                .await
+            {
+                tracing::warn!(%error, "cannot renew outbox leases");
+            }
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        () = renew => {}
     }
 }
 

@@ -187,3 +187,20 @@ pub fn clear_errors_of_consents(
         .execute(conn)?;
     Ok(())
 }
+
+/// Extends the leases of jobs still being worked on (queued, not yet settled), so a lease
+/// can be short: a dead instance's jobs come back within one lease, not minutes later.
+pub fn renew_leases(
+    conn: &mut DbConn,
+    ids: &[String],
+    until: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(ids))
+            .filter(outbox::status.eq(OutboxStatus::Queued))
+            .filter(outbox::locked_until.is_not_null()),
+    )
+    .set(outbox::locked_until.eq(until))
+    .execute(conn)?)
+}
