@@ -104,16 +104,29 @@ where
     }
 }
 
+/// How long a job is tried: a number of attempts (0: no limit), a time after which no new
+/// attempt starts (as MTAs keep a message for days), and the backoff between attempts.
+#[derive(Clone, Copy)]
+pub struct Retries {
+    pub max_attempts: i64,
+    pub until: Option<chrono::NaiveDateTime>,
+    pub base: Duration,
+    pub max: Duration,
+}
+
 /// When a job that failed its `attempts`-th attempt is tried again: `None` once it has
-/// failed for good (a permanent error, or no attempts left).
+/// failed for good (a permanent error, no attempts left, or the next one would start after
+/// `until`).
 pub fn next_attempt(
     now: chrono::NaiveDateTime,
     attempts: i64,
     permanent: bool,
-    max_attempts: i64,
-    (base, max): (Duration, Duration),
+    retries: Retries,
 ) -> Option<chrono::NaiveDateTime> {
-    (!permanent && attempts < max_attempts).then(|| now + backoff(base, max, attempts))
+    let attempts_left = retries.max_attempts == 0 || attempts < retries.max_attempts;
+    let at = now + backoff(retries.base, retries.max, attempts);
+    let in_time = retries.until.is_none_or(|until| at <= until);
+    (!permanent && attempts_left && in_time).then_some(at)
 }
 
 /// `base * 2^(attempts-1)`, capped at `max`.
@@ -132,13 +145,47 @@ mod tests {
     #[test]
     fn a_job_is_retried_until_its_attempts_run_out_or_an_error_is_permanent() {
         let now = crate::clock::now();
-        let delays = (Duration::from_secs(5), Duration::from_secs(60));
+        let retries = Retries {
+            max_attempts: 3,
+            until: None,
+            base: Duration::from_secs(5),
+            max: Duration::from_secs(60),
+        };
         assert_eq!(
-            next_attempt(now, 1, false, 3, delays),
+            next_attempt(now, 1, false, retries),
             Some(now + chrono::Duration::seconds(5))
         );
-        assert_eq!(next_attempt(now, 3, false, 3, delays), None);
-        assert_eq!(next_attempt(now, 1, true, 3, delays), None);
+        assert_eq!(next_attempt(now, 3, false, retries), None);
+        assert_eq!(next_attempt(now, 1, true, retries), None);
+    }
+
+    #[test]
+    fn a_job_bounded_by_time_is_tried_until_its_time_is_up_however_often() {
+        let now = crate::clock::now();
+        let retries = Retries {
+            max_attempts: 0,
+            until: Some(now + chrono::Duration::seconds(30)),
+            base: Duration::from_secs(5),
+            max: Duration::from_secs(20),
+        };
+        assert_eq!(
+            next_attempt(now, 1000, false, retries),
+            Some(now + chrono::Duration::seconds(20)),
+            "no limit on the count"
+        );
+        let almost_up = Retries {
+            until: Some(now + chrono::Duration::seconds(10)),
+            ..retries
+        };
+        assert_eq!(
+            next_attempt(now, 1, false, almost_up),
+            Some(now + chrono::Duration::seconds(5))
+        );
+        assert_eq!(
+            next_attempt(now, 3, false, almost_up),
+            None,
+            "20 s away is past the time"
+        );
     }
 
     #[test]

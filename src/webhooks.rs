@@ -19,7 +19,7 @@ use crate::db::{write_transaction, Db, DbConn, StoreError};
 use crate::domain::ids::SenderId;
 use crate::domain::job_kind::OutboxKind;
 use crate::domain::webhook::{is_public, signature, WebhookUrl};
-use crate::jobs::next_attempt;
+use crate::jobs::{next_attempt, Retries};
 
 pub struct WebhookWorker {
     pub db: Db,
@@ -113,8 +113,12 @@ impl WebhookWorker {
     }
 
     async fn settle(&self, job: OutboxRow, outcome: Result<(), Undelivered>) {
-        let max_attempts = self.settings.webhooks.max_attempts;
-        let delays = (self.settings.mail.retry_base, self.settings.mail.retry_max);
+        let retries = Retries {
+            max_attempts: self.settings.webhooks.max_attempts,
+            until: None,
+            base: self.settings.mail.retry_base,
+            max: self.settings.mail.retry_max,
+        };
         let job_id = job.id.clone();
         let result = self
             .db
@@ -124,8 +128,7 @@ impl WebhookWorker {
                     Ok(()) => outbox::mark_sent(conn, &job.id, now),
                     Err(failed) => {
                         let attempts = job.attempts + 1;
-                        let retry_at =
-                            next_attempt(now, attempts, failed.permanent, max_attempts, delays);
+                        let retry_at = next_attempt(now, attempts, failed.permanent, retries);
                         if retry_at.is_none() {
                             tracing::warn!(job = %job.id, error = %failed.error, attempts, "webhook delivery failed for good");
                         }

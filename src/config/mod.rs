@@ -200,8 +200,12 @@ pub struct MailSettings {
     pub url: SecretString,
     #[serde(deserialize_with = "values::text")]
     pub from: String,
+    /// Attempts before a mail is given up; 0: no limit on the count, only `retry_for`.
     #[serde(deserialize_with = "values::number")]
     pub max_attempts: i64,
+    /// How long after it was queued a mail is still tried (as MTAs keep a message for days).
+    #[serde(rename = "retry_for_minutes", deserialize_with = "values::minutes")]
+    pub retry_for: chrono::Duration,
     #[serde(rename = "retry_base_ms", deserialize_with = "values::millis")]
     pub retry_base: Duration,
     #[serde(rename = "retry_max_ms", deserialize_with = "values::millis")]

@@ -29,7 +29,7 @@ use crate::domain::ids::ConsentId;
 use crate::domain::job_kind::OutboxKind;
 use crate::domain::status::ConsentStatus;
 use crate::domain::token::{sign, Action, LinkClaims};
-use crate::jobs::next_attempt;
+use crate::jobs::{next_attempt, Retries};
 use crate::secrets::Secrets;
 
 pub struct MailWorker {
@@ -182,9 +182,13 @@ impl MailWorker {
                     }
                     Err((error, permanent)) => {
                         let attempts = job.attempts + 1;
-                        let delays = (mail.retry_base, mail.retry_max);
-                        let retry_at =
-                            next_attempt(now, attempts, permanent, mail.max_attempts, delays);
+                        let retries = Retries {
+                            max_attempts: mail.max_attempts,
+                            until: Some(job.created_at + mail.retry_for),
+                            base: mail.retry_base,
+                            max: mail.retry_max,
+                        };
+                        let retry_at = next_attempt(now, attempts, permanent, retries);
                         outbox::mark_attempt_failed(conn, &job.id, &error, retry_at)?;
                         let gave_up = retry_at.is_none();
                         // Without the error text: it may name the recipient.

@@ -204,3 +204,34 @@ async fn a_mail_sent_again_after_a_lost_answer_keeps_its_message_id() {
         .clone();
     assert_eq!(sent["data"]["message_id"].as_str(), ids[1], "{sent}");
 }
+
+#[tokio::test]
+async fn a_mail_is_tried_for_a_time_not_a_count_and_then_recorded_as_failed() {
+    let down = DownSmtpServer::reserve();
+    let app = TestApp::builder()
+        .mail_url(down.url())
+        .setting("mail_retry_for_minutes", 0)
+        .spawn()
+        .await;
+    app.given_list("newsletter").await;
+
+    let id = app.signup("newsletter", "never@example.jp").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // With no time left, the first failed attempt is the last.
+    let failed = eventually(|| async {
+        event_kinds(&app.consent(&id).await)
+            .iter()
+            .any(|k| k == "confirmation_failed")
+    })
+    .await;
+    assert!(failed);
+    assert_eq!(app.mail_attempts(&id).await, 1);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"consentry_mail_attempts_total{outcome="given_up"} 1"#),
+        "{metrics}"
+    );
+}
