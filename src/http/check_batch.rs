@@ -51,7 +51,7 @@ enum Format {
     request_body(content((String = "application/x-ndjson"), (String = "text/plain")),
         description = "one `{\"email\": \"...\"}` per line (or text/plain, one address per line)"),
     responses((status = 200, content_type = "application/x-ndjson",
-        description = "one `{\"email\", \"allowed\", \"reason\", \"consent_id\"?, \"unsubscribe_url\"?}` per line; header `Consentry-Check-Receipt` names the ledger event"),
+        description = "one `{\"email\", \"allowed\", \"reason\", \"consent_id\"?, \"unsubscribe_url\"?}` per line; header `Consentry-Check-Receipt` names the ledger event, written when the stream ends; a batch with no addresses checks nothing and records no event"),
         (status = 404, body = Problem), (status = 415, body = Problem)),
     security(("bearer" = [])))]
 pub async fn check_batch(
