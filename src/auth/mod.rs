@@ -39,11 +39,7 @@ pub async fn authenticate(
     }
     let presented = PresentedKey::parse(bearer).ok_or(AuthError::Invalid)?;
     let key_id = presented.id().to_owned();
-    gate.admit(&digest, &key_id, client)
-        .map_err(|refusal| match refusal {
-            Refusal::KnownBad => AuthError::Invalid,
-            Refusal::Wait(seconds) => AuthError::Throttled(seconds),
-        })?;
+    gate.admit(&digest, &key_id, client)?;
     let verified = caches
         .keys
         .get_or_load(digest, || verify(db, gate, presented))
@@ -52,6 +48,16 @@ pub async fn authenticate(
         gate.failed(digest, &key_id, client);
     }
     verified
+}
+
+/// A bearer value that failed moments ago is as invalid as ever; a throttled one may retry.
+impl From<Refusal> for AuthError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::KnownBad => AuthError::Invalid,
+            Refusal::Wait(seconds) => AuthError::Throttled(seconds),
+        }
+    }
 }
 
 async fn verify(
@@ -66,10 +72,7 @@ async fn verify(
         .filter(|row| row.revoked_at.is_none())
         .ok_or(AuthError::Invalid)?;
     let role = Role::parse(&row.role).ok_or(AuthError::Invalid)?;
-    let _turn = gate.turn().await.map_err(|refusal| match refusal {
-        Refusal::Wait(seconds) => AuthError::Throttled(seconds),
-        Refusal::KnownBad => AuthError::Invalid,
-    })?;
+    let _turn = gate.turn().await?;
     // Off the reactor, and without holding a pooled connection.
     let hash = row.secret_hash.clone();
     let verified = tokio::task::spawn_blocking(move || presented.verify(&hash))

@@ -168,10 +168,9 @@ async fn a_sender_s_open_batches_are_limited_and_leave_other_senders_theirs() {
         .await;
     app.given_list("newsletter").await;
     let other = app.other_sender_with_list("news").await;
-    let address = app.url.trim_start_matches("http://").to_owned();
     let mut open = Vec::new();
     for _ in 0..2 {
-        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(app.address()).await.unwrap();
         let head = format!(
             "POST /v1/check?list=newsletter HTTP/1.1\r\nHost: consent.example.jp\r\n\
              Authorization: Bearer {}\r\nContent-Type: text/plain\r\n\
@@ -233,8 +232,7 @@ async fn a_client_that_sends_its_whole_list_before_reading_gets_every_answer() {
         .collect();
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let address = app.url.trim_start_matches("http://").parse().unwrap();
-    let stream = socket.connect(address).await.unwrap();
+    let stream = socket.connect(app.address()).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
     let head = format!(
         "POST /v1/check?list=newsletter HTTP/1.1\r\nHost: consent.example.jp\r\n\

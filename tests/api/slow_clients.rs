@@ -10,10 +10,6 @@ use futures_util::FutureExt;
 
 use crate::support::{eventually, TestApp};
 
-fn address(app: &TestApp) -> String {
-    app.url.trim_start_matches("http://").to_owned()
-}
-
 /// Everything the server sends until it closes the connection (or 20 s pass).
 async fn read_until_closed(stream: &mut tokio::net::tcp::OwnedReadHalf) -> String {
     let mut answer = Vec::new();
@@ -27,7 +23,7 @@ async fn a_body_sent_a_byte_at_a_time_is_cut_off_with_a_problem() {
         .setting("body_timeout_ms", 600)
         .spawn()
         .await;
-    let stream = TcpStream::connect(address(&app)).await.unwrap();
+    let stream = TcpStream::connect(app.address()).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
     let head = format!(
         "POST /v1/consents HTTP/1.1\r\nHost: consent.example.jp\r\nAuthorization: Bearer {}\r\n\
@@ -61,7 +57,7 @@ async fn one_address_cannot_hold_more_connections_than_its_limit() {
     let mut statuses = Vec::new();
     let mut open = Vec::new();
     for _ in 0..5 {
-        let stream = TcpStream::connect(address(&app)).await.unwrap();
+        let stream = TcpStream::connect(app.address()).await.unwrap();
         let (mut reader, mut writer) = stream.into_split();
         writer
             .write_all(b"GET /healthz HTTP/1.1\r\nHost: consent.example.jp\r\n\r\n")
@@ -116,7 +112,7 @@ async fn one_address_cannot_hold_more_connections_than_its_limit() {
 async fn stalled_export(app: &TestApp, auditor_key: &str) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(address(app).parse().unwrap()).await.unwrap();
+    let mut stream = socket.connect(app.address()).await.unwrap();
     let head = format!(
         "GET /v1/audit/events HTTP/1.1\r\nHost: consent.example.jp\r\n\
          Authorization: Bearer {auditor_key}\r\n\r\n"

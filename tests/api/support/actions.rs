@@ -124,8 +124,17 @@ impl TestApp {
 
     /// `GET /v1/audit/events?{query}` with the auditor key: (status, headers, body).
     pub async fn export(&self, query: &str) -> (u16, reqwest::header::HeaderMap, String) {
+        self.export_as(&self.auditor_key, query).await
+    }
+
+    /// [`TestApp::export`] with another sender's auditor key.
+    pub async fn export_as(
+        &self,
+        auditor_key: &str,
+        query: &str,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
         let response = self
-            .get(&format!("/v1/audit/events?{query}"), &self.auditor_key)
+            .get(&format!("/v1/audit/events?{query}"), auditor_key)
             .send()
             .await
             .unwrap();

@@ -192,6 +192,11 @@ impl TestApp {
     }
 
     /// Stops this instance gracefully (the database stays for its peers).
+    /// The server's socket address, for raw TCP clients.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.url.trim_start_matches("http://").parse().unwrap()
+    }
+
     pub async fn stop(&self) {
         self.handle.stop(true).await;
     }
