@@ -22,7 +22,8 @@ use crate::flows::export::{record_export, ExportRequest};
 use crate::permits::Permit;
 use crate::state::AppState;
 
-/// The largest `after_seq` and `limit`.
+/// The largest `after_seq` and `limit` (written out in `EventsQuery`'s `maximum`, which
+/// takes only a literal).
 const MAX_SEQ: i64 = (1 << 62) - 1;
 
 #[derive(Deserialize, IntoParams)]

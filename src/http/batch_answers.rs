@@ -29,9 +29,9 @@ pub struct Answers {
     held_bytes: usize,
     max_held: usize,
     send_timeout: Duration,
-    pub digest: Sha256,
-    pub count: u64,
-    pub allowed: u64,
+    digest: Sha256,
+    count: u64,
+    allowed: u64,
 }
 
 impl Answers {
@@ -63,6 +63,15 @@ impl Answers {
     /// The list has ended: hands over everything held.
     pub async fn finish(&mut self) -> Result<(), Gone> {
         self.hand_over(0).await
+    }
+
+    /// What the receipt records: (answers sent, of them allowed, SHA-256 hex of their bytes).
+    pub fn receipt(self) -> (u64, u64, String) {
+        (
+            self.count,
+            self.allowed,
+            hex::encode(self.digest.finalize()),
+        )
     }
 
     /// Breaks the transfer off with an error the client sees as a broken body.

@@ -12,7 +12,6 @@ use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
-use sha2::Digest;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use utoipa::IntoParams;
@@ -182,12 +181,12 @@ impl Batch {
                 }
             }
         }
-        if complete && answers.finish().await.is_err() {
+        // Whatever was answered is offered, also when the input broke off or time ran out.
+        if answers.finish().await.is_err() {
             complete = false;
         }
-        let digest = hex::encode(answers.digest.clone().finalize());
-        self.record(answers.count, answers.allowed, digest, complete)
-            .await;
+        let (count, allowed, digest) = answers.receipt();
+        self.record(count, allowed, digest, complete).await;
     }
 
     fn spawn_chunk(&self, lines: Vec<Bytes>) -> JoinHandle<Result<ChunkOut, StoreError>> {
