@@ -42,7 +42,7 @@ pub struct MailWorker {
     pub dkim: Option<DkimConfig>,
     pub wake: Arc<Notify>,
     pub domains: DomainTurns,
-    /// Attempts by outcome (`sent`, `failed`, `given_up`), shown in `/metrics`.
+    /// Attempts by outcome (`sent`, `failed`, `given_up`, `obsolete`), shown in `/metrics`.
     pub attempts: prometheus::IntCounterVec,
 }
 
