@@ -38,7 +38,9 @@ pub async fn guard_bodies(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let Some(rules) = req.app_data::<BodyRules>().copied() else {
+    let rules = req.app_data::<BodyRules>().copied();
+    // Most requests (every GET) carry no body: no timer, no boxed stream for them.
+    let Some(rules) = rules.filter(|_| has_body(&req)) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let payload = req.take_payload();
@@ -62,6 +64,16 @@ pub async fn guard_bodies(
         req.set_payload(Payload::from(boxed));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Whether the request announces a body: a non-zero `Content-Length` or any
+/// `Transfer-Encoding` (HTTP/1.1 frames a body no other way).
+fn has_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key(actix_web::http::header::TRANSFER_ENCODING)
+        || headers
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 fn is_json(req: &ServiceRequest) -> bool {
