@@ -92,7 +92,7 @@ impl TestAppBuilder {
             smtp,
             sender_key: seeded.sender_key,
             auditor_key: seeded.auditor_key,
-            client: reqwest::Client::new(),
+            client: client(),
             handle,
             overrides,
             database,
@@ -162,6 +162,15 @@ async fn start(
     (url, state, handle)
 }
 
+/// The test's HTTP client. Idle connections are dropped before the server's keep-alive
+/// (5 s) would close them, so a request after a long pause never meets a closed socket.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .expect("an HTTP client")
+}
+
 /// A test app with the default settings.
 pub async fn spawn_app() -> TestApp {
     TestApp::builder().spawn().await
@@ -184,7 +193,7 @@ impl TestApp {
             smtp: Arc::clone(&self.smtp),
             sender_key: self.sender_key.clone(),
             auditor_key: self.auditor_key.clone(),
-            client: reqwest::Client::new(),
+            client: client(),
             handle,
             overrides: self.overrides.clone(),
             database: Arc::clone(&self.database),
