@@ -85,7 +85,11 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<(String, String)> {
     let url = db::DatabaseUrl::parse(database_url)?;
     let db = db::open(&url, 2)?;
     let profile = SenderProfile::parse("Bench", "Bench KK", "Tokyo", "b@example.jp", None, "JP")?;
-    let sender_id = SenderId::parse(&consentry::cli::sender::create_sender(&db, profile)?)?;
+    let sender_id = SenderId::parse(&consentry::cli::sender::create_sender_in(
+        &db,
+        profile,
+        Some(consentry::domain::standing::Standing::Good),
+    )?)?;
     let (_, auditor) = consentry::cli::key::create_key(&db, sender_id.as_str(), Role::Auditor)?;
     let started = Instant::now();
     let mut conn = db.get()?;

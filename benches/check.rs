@@ -46,7 +46,11 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<String> {
     let url = db::DatabaseUrl::parse(database_url)?;
     let db = db::open(&url, 2)?;
     let profile = SenderProfile::parse("Bench", "Bench KK", "Tokyo", "b@example.jp", None, "JP")?;
-    let sender_id = SenderId::parse(&consentry::cli::sender::create_sender(&db, profile)?)?;
+    let sender_id = SenderId::parse(&consentry::cli::sender::create_sender_in(
+        &db,
+        profile,
+        Some(consentry::domain::standing::Standing::Good),
+    )?)?;
     let (_, key) = consentry::cli::key::create_key(&db, sender_id.as_str(), Role::Sender)?;
     let text = ConsentText::parse("I agree to receive offers.")?;
     let now = clock::now();
@@ -99,6 +103,7 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<String> {
                 collected_at: None,
                 evidence_sha256: "0".repeat(64),
                 client_ip_key: None,
+                network_key: None,
                 nonce: "0".repeat(24),
                 mail_count: 1,
                 last_mailed_at: Some(now),

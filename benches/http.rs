@@ -55,7 +55,11 @@ fn start_server(database_url: String) -> anyhow::Result<(SocketAddr, String)> {
 
 fn seed(db: &consentry::db::Db) -> anyhow::Result<String> {
     let profile = SenderProfile::parse("Bench", "Bench KK", "Tokyo", "b@example.jp", None, "JP")?;
-    let sender_id = SenderId::parse(&sender::create_sender(db, profile)?)?;
+    let sender_id = SenderId::parse(&sender::create_sender_in(
+        db,
+        profile,
+        Some(consentry::domain::standing::Standing::Good),
+    )?)?;
     let (_, key) = key::create_key(db, sender_id.as_str(), Role::Sender)?;
     let text = ConsentText::parse("I agree to receive offers.")?;
     let (list, first) = lists::new_list_rows(

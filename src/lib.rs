@@ -19,6 +19,7 @@ pub mod limits;
 pub mod mail;
 pub mod metrics;
 pub mod permits;
+pub mod reputation;
 pub mod secrets;
 pub mod startup;
 pub mod state;

@@ -9,7 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
 use crate::db::Pool;
@@ -20,6 +20,9 @@ pub struct Metrics {
     latency: HistogramVec,
     pool: IntGaugeVec,
     mail: IntCounterVec,
+    standing: IntGaugeVec,
+    window: IntGaugeVec,
+    rates: GaugeVec,
 }
 
 impl Metrics {
@@ -51,18 +54,79 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
         registry.register(Box::new(mail.clone()))?;
+        let standing = IntGaugeVec::new(
+            Opts::new(
+                "sender_standing",
+                "1 for each sender's current standing (probation, good, watch, restricted)",
+            ),
+            &["sender", "standing"],
+        )?;
+        let window = IntGaugeVec::new(
+            Opts::new(
+                "sender_window_events",
+                "Each sender's counts over the reputation window",
+            ),
+            &["sender", "count"],
+        )?;
+        let rates = GaugeVec::new(
+            Opts::new(
+                "sender_window_rate",
+                "Each sender's rates over the reputation window (fractions)",
+            ),
+            &["sender", "rate"],
+        )?;
+        registry.register(Box::new(standing.clone()))?;
+        registry.register(Box::new(window.clone()))?;
+        registry.register(Box::new(rates.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             pool,
             mail,
+            standing,
+            window,
+            rates,
         })
     }
 
     /// The mail attempt counter, for the mail worker (labels: `outcome`).
     pub fn mail_attempts(&self) -> IntCounterVec {
         self.mail.clone()
+    }
+
+    /// Refreshes one sender's reputation gauges (the reputation sweep calls this).
+    pub fn set_reputation(&self, view: &crate::views::reputation::Reputation) {
+        let sender = view.sender_id.as_str();
+        for standing in crate::domain::standing::Standing::ALL {
+            let on = i64::from(*standing == view.standing);
+            self.standing
+                .with_label_values(&[sender, standing.as_str()])
+                .set(on);
+        }
+        let c = &view.counts;
+        for (name, n) in [
+            ("requested", c.requested),
+            ("mailed", c.mailed),
+            ("confirmed", c.confirmed),
+            ("refused", c.refused),
+            ("expired", c.expired),
+            ("unsubscribed", c.unsubscribed),
+            ("complaints", c.complaints),
+            ("throttled", c.throttled),
+            ("sends_checked", c.sends_checked),
+        ] {
+            self.window.with_label_values(&[sender, name]).set(n);
+        }
+        let r = &view.rates;
+        for (name, v) in [
+            ("confirmation", r.confirmation),
+            ("refusal", r.refusal),
+            ("complaint", r.complaint),
+            ("unsubscribe", r.unsubscribe),
+        ] {
+            self.rates.with_label_values(&[sender, name]).set(v);
+        }
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

@@ -124,6 +124,7 @@ pub struct Application {
     state: AppState,
     mail_worker: Option<MailWorker>,
     webhook_worker: Option<WebhookWorker>,
+    metrics: Arc<Metrics>,
 }
 
 impl Application {
@@ -168,8 +169,10 @@ impl Application {
                 flow.sender_burst,
             )),
             key_gate: Arc::default(),
+            sends_checked: Arc::default(),
         };
         let request_metrics = web::Data::new(Metrics::new()?);
+        let metrics_handle = request_metrics.clone().into_inner();
         let mail_worker = mail_worker(&state, &request_metrics)?;
         let webhook_worker = WebhookWorker::new(
             state.db.clone(),
@@ -212,6 +215,7 @@ impl Application {
             address,
             server: server.run(),
             state,
+            metrics: metrics_handle,
             mail_worker: Some(mail_worker),
             webhook_worker: Some(webhook_worker),
         })
@@ -248,7 +252,14 @@ impl Application {
             self.state.caches.clone(),
             self.state.settings.http.cache_refresh,
         ));
-        let tasks = maintenance(&self.state);
+        let mut tasks = maintenance(&self.state);
+        tasks.push(tokio::spawn(crate::reputation::run(
+            self.state.db.clone(),
+            self.state.settings.flow.standing.clone(),
+            self.state.settings.standing.sweep,
+            self.state.sends_checked.clone(),
+            self.metrics.clone(),
+        )));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         if let Some(w) = self.mail_worker.take() {

@@ -10,6 +10,7 @@ use crate::db::Db;
 use crate::limits::SenderLimiter;
 use crate::mail::templates::Templates;
 use crate::permits::Permits;
+use crate::reputation::SendTally;
 use crate::secrets::Secrets;
 
 #[derive(Clone)]
@@ -32,4 +33,6 @@ pub struct AppState {
     pub limiter: Arc<SenderLimiter>,
     /// In front of argon2 for keys not yet verified.
     pub key_gate: Arc<KeyGate>,
+    /// Allowed single checks per sender, added to the reputation at each sweep.
+    pub sends_checked: Arc<SendTally>,
 }

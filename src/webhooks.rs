@@ -16,6 +16,7 @@ use crate::db::ledger::{find_event, EventWithPii};
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::webhooks::{find_webhook, WebhookRow};
 use crate::db::{write_transaction, Db, DbConn, StoreError};
+use crate::domain::event_kind::EventKind;
 use crate::domain::ids::SenderId;
 use crate::domain::job_kind::OutboxKind;
 use crate::domain::webhook::{is_public, signature, WebhookUrl};
@@ -173,7 +174,12 @@ fn body((event, pii): &EventWithPii) -> Value {
         .filter(|p| p.erased_at.is_none())
         .and_then(|p| p.email.clone());
     json!({
-        "type": format!("consent.{}", event.kind),
+        // The sender's own standing is not a consent's event.
+        "type": if event.kind == EventKind::StandingChanged.as_str() {
+            format!("sender.{}", event.kind)
+        } else {
+            format!("consent.{}", event.kind)
+        },
         "timestamp": clock::rfc3339(event.at),
         "data": {
             "event_id": event.id,

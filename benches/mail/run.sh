@@ -13,7 +13,7 @@ python3 -W ignore benches/mail/relay.py $RELAY > $W/relay.log 2>&1 & R=$!
 export CONSENTRY_DATABASE_URL="sqlite://$W/db.sqlite" CONSENTRY_MAIL_URL="smtp://127.0.0.1:$RELAY"
 export CONSENTRY_BIND="127.0.0.1:$PORT" CONSENTRY_BASE_URL="http://127.0.0.1:$PORT" CONSENTRY_LOG=warn
 export CONSENTRY_SENDER_RATE_PER_SECOND=100000 CONSENTRY_SENDER_BURST=100000
-SENDER=$($BIN sender create --name B --legal-name "B K.K." --postal-address "Tokyo" --contact p@b.example.jp --json | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
+SENDER=$($BIN sender create --name B --legal-name "B K.K." --postal-address "Tokyo" --contact p@b.example.jp --standing good --json | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
 KEY=$($BIN key create --sender $SENDER --role sender --json | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])')
 $BIN serve > $W/serve.log 2>&1 & S=$!
 trap "kill $S $R; rm -rf $W" EXIT

@@ -3,10 +3,12 @@
 
 pub mod audit;
 pub mod demo;
+pub mod evidence;
 pub mod key;
 pub mod mail;
 pub mod sender;
 pub mod serve;
+pub mod standing;
 
 use std::path::PathBuf;
 
@@ -48,6 +50,8 @@ pub enum Command {
     /// Export and verify the ledger; print the checkpoint signing keys.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// From a mail (or its headers) to the consent it was sent on, across every sender.
+    Evidence(evidence::EvidenceArgs),
 }
 
 impl Cli {
@@ -74,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Key(command) => key::run(&settings, command),
         Command::Mail(command) => mail::run(&settings, command),
         Command::Audit(command) => return audit::run(&settings, command),
+        Command::Evidence(args) => return evidence::run(&settings, args),
     }?;
     Ok(std::process::ExitCode::SUCCESS)
 }

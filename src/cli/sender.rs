@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::db::senders::{find_sender, update_retention};
 use crate::db::{self, Db};
 use crate::domain::sender::{parse_retention, SenderProfile, MIN_RETENTION_DAYS};
+use crate::domain::standing::Standing;
 use crate::flows::setup;
 
 #[derive(Debug, Subcommand)]
@@ -33,7 +34,18 @@ pub enum SenderCommand {
         /// How long ended consents keep their personal data: 1m, 3y or <n>d (at least 31d).
         #[arg(long, default_value = "1m")]
         retention: String,
+        /// Start in this standing instead of probation (a sender the operator already knows).
+        #[arg(long, value_parser = ["probation", "good", "watch", "restricted"])]
+        standing: Option<String>,
         /// Print `{"id": "..."}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a sender's standing, or set it after a review (`--set good|watch|restricted|probation --reason TEXT`).
+    Standing(super::standing::StandingArgs),
+    /// Show a sender's reputation: counts and rates over the window, standing and signals.
+    Reputation {
+        id: String,
         #[arg(long)]
         json: bool,
     },
@@ -66,6 +78,7 @@ pub fn run(settings: &Settings, command: SenderCommand) -> anyhow::Result<()> {
             on_behalf_of,
             jurisdiction,
             retention,
+            standing,
             json,
         } => {
             let profile = SenderProfile::parse(
@@ -77,7 +90,10 @@ pub fn run(settings: &Settings, command: SenderCommand) -> anyhow::Result<()> {
                 &jurisdiction,
             )?;
             let retention_days = parse_retention(&retention)?;
-            let id = setup::create_sender(&mut *db.get()?, profile, retention_days)?;
+            let set = standing.as_deref().map(Standing::parse).transpose()?;
+            let rules = settings.standing.rules();
+            let start = setup::StandingAtStart { rules: &rules, set };
+            let id = setup::create_sender(&mut *db.get()?, profile, retention_days, &start)?;
             if json {
                 super::print_json(&json!({ "id": id }));
             } else {
@@ -97,6 +113,10 @@ pub fn run(settings: &Settings, command: SenderCommand) -> anyhow::Result<()> {
             show(&db, &id, false)?;
         }
         SenderCommand::Show { id, json } => show(&db, &id, json)?,
+        SenderCommand::Standing(args) => super::standing::standing(settings, &db, args)?,
+        SenderCommand::Reputation { id, json } => {
+            super::standing::reputation(settings, &db, &id, json)?
+        }
     }
     Ok(())
 }
@@ -132,5 +152,19 @@ fn show(db: &Db, id: &str, as_json: bool) -> anyhow::Result<()> {
 /// Stores a new sender (minimum retention) and returns its id; a thin wrapper over
 /// [`flows::setup::create_sender`] kept for tests and benchmarks.
 pub fn create_sender(db: &Db, profile: SenderProfile) -> anyhow::Result<String> {
-    Ok(setup::create_sender(&mut *db.get()?, profile, MIN_RETENTION_DAYS)?.into_string())
+    create_sender_in(db, profile, None)
+}
+
+/// As [`create_sender`], starting in `standing` (`None`: probation, with the default rules).
+pub fn create_sender_in(
+    db: &Db,
+    profile: SenderProfile,
+    standing: Option<Standing>,
+) -> anyhow::Result<String> {
+    let rules = crate::domain::standing::Rules::default();
+    let start = setup::StandingAtStart {
+        rules: &rules,
+        set: standing,
+    };
+    Ok(setup::create_sender(&mut *db.get()?, profile, MIN_RETENTION_DAYS, &start)?.into_string())
 }

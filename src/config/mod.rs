@@ -48,6 +48,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub audit: AuditSettings,
     pub webhooks: WebhookSettings,
+    pub standing: StandingSettings,
 }
 
 /// The HTTP server and what each instance keeps in memory.
@@ -93,6 +94,10 @@ pub struct HttpSettings {
     /// only after sending everything); past it, the batch waits for the client to read.
     #[serde(deserialize_with = "values::number")]
     pub batch_hold_bytes: usize,
+    /// Largest complaint report or pasted headers accepted (an ARF report with the whole
+    /// reported mail); larger → `413`.
+    #[serde(deserialize_with = "values::number")]
+    pub max_report_bytes: usize,
     /// How long a streamed answer waits for the client to take its next part.
     #[serde(
         rename = "stream_send_timeout_ms",
@@ -189,6 +194,10 @@ pub struct FlowSettings {
         deserialize_with = "values::period_seconds"
     )]
     pub expiry_sweep: Duration,
+    /// The standing rules (from the `[standing]` settings), which also decide whether a
+    /// confirmation mail may go.
+    #[serde(skip)]
+    pub standing: crate::domain::standing::Rules,
 }
 
 /// Outbox delivery.
@@ -228,18 +237,89 @@ pub struct MailSettings {
     pub dkim: Option<(String, String, String)>,
 }
 
+/// Sender standing: probation caps, the thresholds of `watch` and `restricted`, and the
+/// traffic-pattern signals. The README's table gives each its source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandingSettings {
+    #[serde(deserialize_with = "values::number")]
+    pub window_days: i64,
+    /// Daily confirmation-mail caps of probation, one per step; empty: no probation.
+    #[serde(deserialize_with = "values::numbers")]
+    pub probation_caps: Vec<i64>,
+    #[serde(deserialize_with = "values::number")]
+    pub probation_step_days: i64,
+    #[serde(deserialize_with = "values::number")]
+    pub probation_step_mails: i64,
+    #[serde(deserialize_with = "values::percent")]
+    pub probation_step_max_refusal_percent: f64,
+    #[serde(deserialize_with = "values::percent")]
+    pub probation_step_max_complaint_percent: f64,
+    #[serde(deserialize_with = "values::number")]
+    pub min_volume: i64,
+    #[serde(deserialize_with = "values::percent")]
+    pub watch_refusal_percent: f64,
+    #[serde(deserialize_with = "values::percent")]
+    pub watch_complaint_percent: f64,
+    #[serde(deserialize_with = "values::percent")]
+    pub restrict_refusal_percent: f64,
+    #[serde(deserialize_with = "values::percent")]
+    pub restrict_complaint_percent: f64,
+    #[serde(deserialize_with = "values::number")]
+    pub surge_factor: i64,
+    #[serde(deserialize_with = "values::number")]
+    pub surge_floor: i64,
+    #[serde(deserialize_with = "values::percent")]
+    pub network_share_percent: f64,
+    #[serde(deserialize_with = "values::number")]
+    pub network_min_signups: i64,
+    /// How often each instance assesses every sender's standing.
+    #[serde(rename = "sweep_seconds", deserialize_with = "values::period_seconds")]
+    pub sweep: Duration,
+}
+
+impl StandingSettings {
+    /// The rules these settings make.
+    pub fn rules(&self) -> crate::domain::standing::Rules {
+        crate::domain::standing::Rules {
+            window_days: self.window_days,
+            probation_caps: self.probation_caps.clone(),
+            step_days: self.probation_step_days,
+            step_mails: self.probation_step_mails,
+            step_max_refusal_percent: self.probation_step_max_refusal_percent,
+            step_max_complaint_percent: self.probation_step_max_complaint_percent,
+            min_volume: self.min_volume,
+            watch_refusal_percent: self.watch_refusal_percent,
+            watch_complaint_percent: self.watch_complaint_percent,
+            restrict_refusal_percent: self.restrict_refusal_percent,
+            restrict_complaint_percent: self.restrict_complaint_percent,
+            surge_factor: self.surge_factor,
+            surge_floor: self.surge_floor,
+            network_share_percent: self.network_share_percent,
+            network_min_signups: self.network_min_signups,
+        }
+    }
+}
+
 impl Settings {
     /// Reads the environment over the file at `path`, if given.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         layers::build(path, |name| {
             std::env::var(format!("CONSENTRY_{}", name.to_uppercase())).ok()
         })
+        .map(Self::with_rules)
     }
 
     /// Builds settings from a lookup of flat lower-case names (as in the environment, without
     /// the prefix); missing names take their defaults.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        layers::build(None, lookup)
+        layers::build(None, lookup).map(Self::with_rules)
+    }
+
+    /// Copies the standing rules where the flows read them.
+    fn with_rules(mut self) -> Self {
+        self.flow.standing = self.standing.rules();
+        self
     }
 
     /// Pool size: small for SQLite (one writer; larger pools measured slower), larger for

@@ -48,6 +48,7 @@ pub const NAMES: &[Name] = &[
         "4",
     ),
     name("batch_hold_bytes", "http.batch_hold_bytes", "67108864"),
+    name("max_report_bytes", "http.max_report_bytes", "1048576"),
     name(
         "stream_send_timeout_ms",
         "http.stream_send_timeout_ms",
@@ -115,6 +116,66 @@ pub const NAMES: &[Name] = &[
         "false",
     ),
     name("webhook_proxy", "webhooks.proxy", ""),
+    name("standing_window_days", "standing.window_days", "30"),
+    name(
+        "standing_probation_caps",
+        "standing.probation_caps",
+        "200,1000,10000",
+    ),
+    name(
+        "standing_probation_step_days",
+        "standing.probation_step_days",
+        "3",
+    ),
+    name(
+        "standing_probation_step_mails",
+        "standing.probation_step_mails",
+        "100",
+    ),
+    name(
+        "standing_probation_step_max_refusal_percent",
+        "standing.probation_step_max_refusal_percent",
+        "1",
+    ),
+    name(
+        "standing_probation_step_max_complaint_percent",
+        "standing.probation_step_max_complaint_percent",
+        "0.1",
+    ),
+    name("standing_min_volume", "standing.min_volume", "200"),
+    name(
+        "standing_watch_refusal_percent",
+        "standing.watch_refusal_percent",
+        "2",
+    ),
+    name(
+        "standing_watch_complaint_percent",
+        "standing.watch_complaint_percent",
+        "0.1",
+    ),
+    name(
+        "standing_restrict_refusal_percent",
+        "standing.restrict_refusal_percent",
+        "5",
+    ),
+    name(
+        "standing_restrict_complaint_percent",
+        "standing.restrict_complaint_percent",
+        "0.3",
+    ),
+    name("standing_surge_factor", "standing.surge_factor", "10"),
+    name("standing_surge_floor", "standing.surge_floor", "50"),
+    name(
+        "standing_network_share_percent",
+        "standing.network_share_percent",
+        "80",
+    ),
+    name(
+        "standing_network_min_signups",
+        "standing.network_min_signups",
+        "50",
+    ),
+    name("standing_sweep_seconds", "standing.sweep_seconds", "60"),
 ];
 
 /// The flat name of a flat or dotted key, if it names a setting.

@@ -77,6 +77,27 @@ pub fn optional_number<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Op
     optional_text(d)?.map(|v| parse_number(&v)).transpose()
 }
 
+/// Whole numbers separated by commas (`200,1000,10000`); blank is none.
+pub fn numbers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    let text = text(d)?;
+    text.split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(parse_number)
+        .collect()
+}
+
+/// A percentage from 0 to 100, fractions allowed (`0.1`).
+pub fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let text = text(d)?;
+    match text.trim().parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(D::Error::custom(format!(
+            "`{text}` is not a percentage from 0 to 100"
+        ))),
+    }
+}
+
 /// A period of a background task: a whole number of at least 1 (a timer cannot tick at 0).
 fn period<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match number(d)? {

@@ -24,6 +24,8 @@ pub struct ConsentRow {
     pub collected_at: Option<NaiveDateTime>,
     pub evidence_sha256: String,
     pub client_ip_key: Option<String>,
+    /// Keyed hash of the claimed client IP's network (/24, /48), for the one-network signal.
+    pub network_key: Option<String>,
     pub nonce: String,
     /// Confirmation mails enqueued for this consent.
     pub mail_count: i64,

@@ -5,8 +5,10 @@
 //! `.first()` binds `LIMIT ?`, and SQLite re-prepares such a statement on every execution
 //! (measured: the SQL parser was the top cost of a compliance check).
 
+pub mod activity;
 pub mod api_keys;
 pub mod checkpoints;
+pub mod complaints;
 pub mod consents;
 pub mod epochs;
 pub mod idempotency;
@@ -16,6 +18,7 @@ pub mod outbox;
 pub mod schema;
 pub mod senders;
 pub mod settings;
+pub mod standing;
 pub mod subscriptions;
 pub mod suppressions;
 pub mod webhooks;

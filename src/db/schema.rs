@@ -89,6 +89,7 @@ diesel::table! {
         ended_at -> Nullable<Timestamp>,
         expires_at -> Timestamp,
         minimised_at -> Nullable<Timestamp>,
+        network_key -> Nullable<Text>,
     }
 }
 
@@ -205,6 +206,61 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    complaints (id) {
+        id -> Text,
+        sender_id -> Text,
+        consent_id -> Nullable<Text>,
+        mail_kind -> Text,
+        feedback_type -> Text,
+        source -> Text,
+        action -> Text,
+        report_sha256 -> Text,
+        received_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sent_mails (message_id) {
+        message_id -> Text,
+        sender_id -> Text,
+        consent_id -> Text,
+        sent_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sender_standing (sender_id) {
+        sender_id -> Text,
+        standing -> Text,
+        probation_step -> Nullable<BigInt>,
+        step_since -> Timestamp,
+        reviewed_at -> Nullable<Timestamp>,
+        set_by -> Text,
+        reason -> Nullable<Text>,
+        signals -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sender_activity (sender_id, hour) {
+        sender_id -> Text,
+        hour -> Timestamp,
+        requested -> BigInt,
+        queued -> BigInt,
+        mailed -> BigInt,
+        confirmed -> BigInt,
+        refused -> BigInt,
+        expired -> BigInt,
+        unsubscribed -> BigInt,
+        complaints -> BigInt,
+        throttled -> BigInt,
+        sends_checked -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> senders (sender_id));
 diesel::joinable!(lists -> senders (sender_id));
 diesel::joinable!(consent_texts -> lists (list_id));
@@ -228,4 +284,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhooks,
     server_settings,
     cache_epochs,
+    complaints,
+    sent_mails,
+    sender_standing,
+    sender_activity,
 );

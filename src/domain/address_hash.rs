@@ -44,6 +44,24 @@ impl AddressHasher {
         self.hex_mac(&[b"ip:", ip.as_bytes()])
     }
 
+    /// Lower-case hex of HMAC-SHA256(pepper, `"network:"` + the network of a claimed client
+    /// IP): its /24 for IPv4 (and IPv4-mapped IPv6), its /48 for IPv6, so that signups from
+    /// one network can be seen without storing any IP. `None` for text that is not an IP.
+    pub fn network_key(&self, ip: &str) -> Option<String> {
+        let ip: std::net::IpAddr = ip.trim().parse().ok()?;
+        let network = match ip.to_canonical() {
+            std::net::IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                format!("{a}.{b}.{c}.0/24")
+            }
+            std::net::IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+            }
+        };
+        Some(self.hex_mac(&[b"network:", network.as_bytes()]))
+    }
+
     /// Lower-case hex of HMAC-SHA256(pepper, `"request:"` + bytes): the digest an
     /// idempotency key remembers of a request body, which holds an address.
     pub fn request_key(&self, bytes: &[u8]) -> String {

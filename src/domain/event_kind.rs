@@ -28,6 +28,10 @@ text_enum! {
         Exported => "exported",
         /// The subject's personal data was erased.
         Erased => "erased",
+        /// A complaint about a mail (feedback loop, forwarded mail, complaint desk).
+        Complained => "complained",
+        /// The sender's standing changed (probation, good, watch, restricted).
+        StandingChanged => "standing_changed",
     }
 }
 
@@ -41,6 +45,8 @@ impl EventKind {
         EventKind::Expired,
         EventKind::ConfirmationFailed,
         EventKind::Erased,
+        EventKind::Complained,
+        EventKind::StandingChanged,
     ];
 
     /// True when a sender may subscribe a webhook to this kind.

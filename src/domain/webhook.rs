@@ -20,6 +20,8 @@ pub const EVENT_KINDS: &[&str] = &[
     "expired",
     "confirmation_failed",
     "erased",
+    "complained",
+    "standing_changed",
 ];
 
 const SECRET_PREFIX: &str = "whsec_";

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::pending::{self, Resend};
 use super::signup::{signup, ClaimedEvidence, Signed, Signup};
-use super::{Confirmation, FlowError};
+use super::{FlowError, Mailing};
 use crate::clock;
 use crate::config::FlowSettings;
 use crate::db::lists::ListWithTexts;
@@ -31,6 +31,7 @@ pub struct SignupRequest {
     pub address_key: String,
     pub abuse_key: String,
     pub client_ip_key: Option<String>,
+    pub network_key: Option<String>,
     pub locale: &'static str,
     pub evidence: ClaimedEvidence,
     pub idempotency: Option<IdempotencyKey>,
@@ -89,6 +90,7 @@ fn attempt(
             address_key: request.address_key.clone(),
             abuse_key: request.abuse_key.clone(),
             client_ip_key: request.client_ip_key.clone(),
+            network_key: request.network_key.clone(),
             locale: request.locale,
             evidence: request.evidence.clone(),
         };
@@ -114,12 +116,12 @@ pub fn resend(
     sender_id: &SenderId,
     consent_id: &ConsentId,
     rules: &FlowSettings,
-) -> Result<Confirmation, FlowError> {
+) -> Result<Mailing, FlowError> {
     let outcome = write_transaction(conn, |conn| {
         pending::resend(conn, sender_id, consent_id, rules, clock::now())
     })?;
     match outcome {
-        Resend::Done(confirmation) => Ok(confirmation),
+        Resend::Done(mailing) => Ok(mailing),
         Resend::NotFound => Err(FlowError::NotFound),
         Resend::NotPending => Err(Conflict::NotPending.into()),
     }

@@ -106,6 +106,18 @@ pub fn refuse(
     observed: &Observed,
     now: NaiveDateTime,
 ) -> Result<LinkOutcome, StoreError> {
+    refuse_via(conn, consent_id, observed, None, now)
+}
+
+/// [`refuse`], recording the channel when it was not the page's button (a complaint about
+/// the confirmation mail acts as "this wasn't me").
+pub fn refuse_via(
+    conn: &mut DbConn,
+    consent_id: &ConsentId,
+    observed: &Observed,
+    channel: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<LinkOutcome, StoreError> {
     let Some((consent, sub)) = super::locked_consent(conn, consent_id)? else {
         return Ok(LinkOutcome::Invalid);
     };
@@ -119,7 +131,12 @@ pub fn refuse(
         pii: Some(pii(&sub, observed)),
         ..NewEvent::new(
             EventKind::Refused,
-            json!({ "previous_status": consent.status, "suppression": "global" }),
+            match channel {
+                None => json!({ "previous_status": consent.status, "suppression": "global" }),
+                Some(channel) => json!({
+                    "previous_status": consent.status, "suppression": "global", "channel": channel,
+                }),
+            },
         )
     };
     end_consent(conn, &consent, ConsentStatus::Refused, event, now)?;

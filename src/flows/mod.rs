@@ -4,6 +4,7 @@
 //! call the table modules and append ledger events. They know nothing of HTTP.
 
 pub mod check;
+pub mod complaints;
 pub mod consents;
 pub mod erasure;
 pub mod export;
@@ -14,6 +15,7 @@ pub mod pages;
 pub mod pending;
 pub mod setup;
 pub mod signup;
+pub mod standing;
 pub mod subject_requests;
 pub mod webhook;
 
@@ -55,9 +57,50 @@ pub enum Confirmation {
     NotNeeded,
 }
 
+/// Why a confirmation mail was not sent although the address may receive one (the API's
+/// `throttle_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThrottleReason {
+    /// The cross-sender cap of confirmation mails per address per 24 h.
+    AddressCap,
+    /// The sender's cap of mailed signups per claimed client IP per hour.
+    ClientIpCap,
+    /// The sender is on probation and has queued its daily cap of confirmation mails.
+    ProbationCap,
+    /// The sender's standing is `restricted`: nothing is mailed.
+    Standing,
+}
+
+/// What was decided about the confirmation mail of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mailing {
+    pub confirmation: Confirmation,
+    pub throttle_reason: Option<ThrottleReason>,
+}
+
+impl Mailing {
+    const fn just(confirmation: Confirmation) -> Self {
+        Self {
+            confirmation,
+            throttle_reason: None,
+        }
+    }
+
+    const fn throttled(reason: ThrottleReason) -> Self {
+        Self {
+            confirmation: Confirmation::Throttled,
+            throttle_reason: Some(reason),
+        }
+    }
+
+    /// A request that mails nothing because none is needed.
+    pub const NOT_NEEDED: Mailing = Mailing::just(Confirmation::NotNeeded);
+}
+
 /// Decides whether a confirmation mail may go to this consent's address now, and enqueues it
-/// if so. Caps: suppression (refusals), the cross-sender cap per abuse key, and the per-sender
-/// cap per claimed client IP.
+/// if so. Caps: suppression (refusals), the cross-sender cap per abuse key, the per-sender
+/// cap per claimed client IP, and the sender's standing (restricted, or its probation cap).
 pub fn mail_if_allowed(
     conn: &mut DbConn,
     consent: &ConsentRow,
@@ -65,14 +108,14 @@ pub fn mail_if_allowed(
     abuse_key: &str,
     rules: &FlowSettings,
     now: NaiveDateTime,
-) -> Result<Confirmation, StoreError> {
+) -> Result<Mailing, StoreError> {
     if suppressions::blocks_confirmation_mail(conn, &consent.sender_id, address_key)? {
-        return Ok(Confirmation::Suppressed);
+        return Ok(Mailing::just(Confirmation::Suppressed));
     }
     outbox::lock_abuse_key(conn, abuse_key)?;
     let day_ago = now - chrono::Duration::hours(24);
     if outbox::count_mail_for_abuse_key(conn, abuse_key, day_ago)? >= rules.cap_mails_per_address {
-        return Ok(Confirmation::Throttled);
+        return Ok(Mailing::throttled(ThrottleReason::AddressCap));
     }
     if let Some(ip_key) = &consent.client_ip_key {
         let hour_ago = now - chrono::Duration::hours(1);
@@ -81,8 +124,11 @@ pub fn mail_if_allowed(
         // This consent may itself be among them (a resend); it does not count twice.
         let this_one = i64::from(consent.mail_count > 0 && consent.requested_at > hour_ago);
         if from_ip - this_one >= rules.cap_signups_per_ip {
-            return Ok(Confirmation::Throttled);
+            return Ok(Mailing::throttled(ThrottleReason::ClientIpCap));
         }
+    }
+    if let Some(reason) = standing_refuses(conn, &consent.sender_id, &rules.standing, now)? {
+        return Ok(Mailing::throttled(reason));
     }
     let payload = serde_json::json!({ "consent_id": consent.id }).to_string();
     let job = OutboxRow::new(
@@ -95,7 +141,31 @@ pub fn mail_if_allowed(
     );
     outbox::enqueue(conn, &job)?;
     consent_rows::note_mail_enqueued(conn, &consent.id, now)?;
-    Ok(Confirmation::Queued)
+    Ok(Mailing::just(Confirmation::Queued))
+}
+
+/// Whether the sender's standing stops this mail: `restricted`, or a probation cap reached.
+/// Under probation the chain head is locked first, so concurrent signups of one sender count
+/// each other's mails (the head is locked by the event they record anyway).
+fn standing_refuses(
+    conn: &mut DbConn,
+    sender_id: &SenderId,
+    rules: &crate::domain::standing::Rules,
+    now: NaiveDateTime,
+) -> Result<Option<ThrottleReason>, StoreError> {
+    let Some(standing) = crate::db::standing::find_standing(conn, sender_id, false)? else {
+        return Ok(None);
+    };
+    let record = standing.record();
+    if record.standing == crate::domain::standing::Standing::Restricted {
+        return Ok(Some(ThrottleReason::Standing));
+    }
+    let Some(cap) = record.daily_cap(rules) else {
+        return Ok(None);
+    };
+    crate::db::ledger::lock_head(conn, sender_id)?;
+    let day = crate::db::activity::sum_since(conn, sender_id, now - chrono::Duration::hours(23))?;
+    Ok((day.queued >= cap).then_some(ThrottleReason::ProbationCap))
 }
 
 /// A consent and its subscription, read under the subscription's lock

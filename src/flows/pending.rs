@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use super::{end_consent, mail_if_allowed, Confirmation};
+use super::{end_consent, mail_if_allowed, Confirmation, Mailing};
 use crate::config::FlowSettings;
 use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::NewEvent;
@@ -49,7 +49,7 @@ pub fn expire_due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> Result<u
 /// Outcome of `POST /v1/consents/{id}/resend` (`Done(Queued)`: wake the mail worker).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resend {
-    Done(Confirmation),
+    Done(Mailing),
     NotFound,
     NotPending,
 }
@@ -73,14 +73,13 @@ pub fn resend(
         return Ok(Resend::NotFound);
     }
     match consent.status {
-        ConsentStatus::Confirmed => return Ok(Resend::Done(Confirmation::NotNeeded)),
+        ConsentStatus::Confirmed => return Ok(Resend::Done(Mailing::NOT_NEEDED)),
         ConsentStatus::Pending if consent.expires_at > now => {}
         _ => return Ok(Resend::NotPending),
     }
-    let confirmation =
-        mail_if_allowed(conn, &consent, &sub.address_key, &sub.abuse_key, rules, now)?;
+    let mailing = mail_if_allowed(conn, &consent, &sub.address_key, &sub.abuse_key, rules, now)?;
     let mut expires_at = consent.expires_at;
-    if confirmation == Confirmation::Queued {
+    if mailing.confirmation == Confirmation::Queued {
         // A request whose signup mail was held back gets its full time from its first mail.
         if consent.mail_count == 0 {
             expires_at = now + rules.confirm_ttl;
@@ -93,11 +92,12 @@ pub fn resend(
         ..NewEvent::new(
             EventKind::ResendRequested,
             json!({
-                "confirmation": confirmation,
+                "confirmation": mailing.confirmation,
+                "throttle_reason": mailing.throttle_reason,
                 "expires_at": crate::clock::rfc3339(expires_at),
             }),
         )
     };
     super::record_event(conn, sender_id, event, now)?;
-    Ok(Resend::Done(confirmation))
+    Ok(Resend::Done(mailing))
 }

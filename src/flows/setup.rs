@@ -10,6 +10,7 @@ use crate::db::{ledger, write_transaction, DbConn, StoreError};
 use crate::domain::api_key::{self, Role};
 use crate::domain::ids::SenderId;
 use crate::domain::sender::{SenderProfile, MIN_RETENTION_DAYS};
+use crate::domain::standing::{Rules, Standing};
 
 /// Why a key could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,13 @@ pub enum KeyError {
     Hash(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The standing a new sender starts in: what the rules give a new sender (probation, unless
+/// the rules have no probation caps), or what the operator sets at creation.
+pub struct StandingAtStart<'a> {
+    pub rules: &'a Rules,
+    pub set: Option<Standing>,
 }
 
 /// A new key: its id and the full secret, shown once.
@@ -34,6 +42,7 @@ pub fn create_sender(
     conn: &mut DbConn,
     profile: SenderProfile,
     retention_days: i64,
+    standing: &StandingAtStart<'_>,
 ) -> Result<SenderId, StoreError> {
     let sender = Sender {
         id: SenderId::new(),
@@ -50,6 +59,13 @@ pub fn create_sender(
     write_transaction(conn, |conn| {
         insert_sender(conn, &sender)?;
         ledger::insert_chain_head(conn, &sender.id, sender.created_at)?;
+        super::standing::start(
+            conn,
+            &sender.id,
+            standing.rules,
+            standing.set,
+            sender.created_at,
+        )?;
         if retention_days != MIN_RETENTION_DAYS {
             update_retention(conn, &sender.id, Some(retention_days), None)?;
         }

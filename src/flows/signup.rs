@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use super::{mail_if_allowed, Confirmation};
+use super::{mail_if_allowed, Confirmation, Mailing, ThrottleReason};
 use crate::config::FlowSettings;
 use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::NewEvent;
@@ -54,6 +54,7 @@ pub struct Signup<'a> {
     pub address_key: String,
     pub abuse_key: String,
     pub client_ip_key: Option<String>,
+    pub network_key: Option<String>,
     pub locale: &'a str,
     pub evidence: ClaimedEvidence,
 }
@@ -69,6 +70,9 @@ pub struct SignupAnswer {
     /// `pending` | `confirmed` | `suppressed`
     pub status: String,
     pub confirmation: Confirmation,
+    /// Why a `throttled` mail was not sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle_reason: Option<ThrottleReason>,
 }
 
 /// A signup's answer and whether it enqueued a mail (so the caller wakes the mail worker
@@ -106,7 +110,7 @@ pub fn signup(
     let (consent, repeat) = match current {
         Some(c) if c.status == ConsentStatus::Confirmed => {
             return Ok(Signed {
-                answer: answer(request, &c.id, "confirmed", Confirmation::NotNeeded),
+                answer: answer(request, &c.id, "confirmed", Mailing::NOT_NEEDED),
                 mail_queued: false,
             });
         }
@@ -128,8 +132,8 @@ pub fn signup(
     let recently_mailed = consent
         .last_mailed_at
         .is_some_and(|t| now - t < rules.resend_window);
-    let confirmation = if repeat && recently_mailed {
-        Confirmation::NotNeeded
+    let mailing = if repeat && recently_mailed {
+        Mailing::NOT_NEEDED
     } else {
         mail_if_allowed(
             conn,
@@ -162,33 +166,30 @@ pub fn signup(
                 "source_url": request.evidence.source_url,
                 "collected_at": request.evidence.collected_at.map(crate::clock::rfc3339),
                 "evidence_sha256": consent.evidence_sha256,
-                "confirmation": confirmation,
+                "confirmation": mailing.confirmation,
+                "throttle_reason": mailing.throttle_reason,
             }),
         )
     };
     super::record_event(conn, request.sender_id, event, now)?;
-    let status = if confirmation == Confirmation::Suppressed {
+    let status = if mailing.confirmation == Confirmation::Suppressed {
         "suppressed"
     } else {
         "pending"
     };
     Ok(Signed {
-        answer: answer(request, &consent.id, status, confirmation),
-        mail_queued: confirmation == Confirmation::Queued,
+        answer: answer(request, &consent.id, status, mailing),
+        mail_queued: mailing.confirmation == Confirmation::Queued,
     })
 }
 
-fn answer(
-    request: &Signup<'_>,
-    id: &ConsentId,
-    status: &str,
-    confirmation: Confirmation,
-) -> SignupAnswer {
+fn answer(request: &Signup<'_>, id: &ConsentId, status: &str, mailing: Mailing) -> SignupAnswer {
     SignupAnswer {
         consent_id: id.to_owned(),
         list: request.list.slug.clone(),
         status: status.to_owned(),
-        confirmation,
+        confirmation: mailing.confirmation,
+        throttle_reason: mailing.throttle_reason,
     }
 }
 
@@ -236,6 +237,7 @@ fn new_consent(
         collected_at: request.evidence.collected_at,
         evidence_sha256,
         client_ip_key: request.client_ip_key.clone(),
+        network_key: request.network_key.clone(),
         nonce: new_nonce(),
         mail_count: 0,
         last_mailed_at: None,

@@ -96,6 +96,9 @@ pub async fn check(
         .db
         .read(move |conn| check_address(conn, &sender_id, &list_id, &address_key))
         .await?;
+    if verdict.allowed {
+        state.sends_checked.add(&caller.sender_id);
+    }
     let unsubscribe = verdict
         .row
         .as_ref()
@@ -110,6 +113,8 @@ pub async fn check(
             "List-Unsubscribe": value,
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "List-Id": format!("<{}.{}.consentry>", list.list.slug, sender.id),
+            // Gmail's feedback loop aggregates complaints by these; none names the recipient.
+            "Feedback-ID": format!("{}:{}:consentry", list.list.slug, sender.id),
         })
     });
     let answer = CheckAnswer {

@@ -15,9 +15,10 @@ use crate::domain::ids::{ConsentId, SenderId};
 use crate::domain::list::Locale;
 use crate::flows::consents::{self, IdempotencyKey, SignupRequest};
 use crate::flows::signup::SignupAnswer;
-use crate::flows::Confirmation;
+use crate::flows::{Confirmation, ThrottleReason};
 use crate::state::AppState;
 use crate::views::consent::{consent_view, ConsentView};
+use crate::views::evidence::evidence_for;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +44,10 @@ pub struct SignupAccepted {
     /// `queued` | `throttled` | `suppressed` | `not_needed`
     #[schema(value_type = String)]
     confirmation: Confirmation,
+    /// With `throttled`: `address_cap` | `client_ip_cap` | `probation_cap` | `standing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    throttle_reason: Option<ThrottleReason>,
 }
 
 impl From<SignupAnswer> for SignupAccepted {
@@ -52,6 +57,7 @@ impl From<SignupAnswer> for SignupAccepted {
             list: answer.list,
             status: answer.status,
             confirmation: answer.confirmation,
+            throttle_reason: answer.throttle_reason,
         }
     }
 }
@@ -103,6 +109,7 @@ async fn parse_signup(
     Ok(SignupRequest {
         sender_id: sender_id.to_owned(),
         client_ip_key: evidence.ip.as_deref().map(|ip| hasher.ip_key(ip)),
+        network_key: evidence.ip.as_deref().and_then(|ip| hasher.network_key(ip)),
         address_key: hasher.address_key(&email),
         abuse_key: hasher.abuse_key(&email),
         list,
@@ -140,15 +147,21 @@ pub async fn create_consent(
 
 #[utoipa::path(get, path = "/v1/consents/{id}", tag = "consents",
     params(("id" = String, Path)),
-    responses((status = 200, body = ConsentView), (status = 404, body = Problem)),
+    responses((status = 200, body = ConsentView,
+        description = "JSON; with `Accept: text/html` the printable evidence for a complaint desk or an ISP (ja/en by `Accept-Language`, `?lang=`)"),
+        (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_consent(
     caller: ReaderKey,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = ConsentId::parse(&id)?;
     let sender_id = caller.sender_id.clone();
+    if super::subjects::wants_html(&req) {
+        return printable(&state, sender_id, id, &req).await;
+    }
     let view = state
         .db
         .run(move |conn| consent_view(conn, &sender_id, &id))
@@ -157,11 +170,36 @@ pub async fn get_consent(
     Ok(HttpResponse::Ok().json(view))
 }
 
+async fn printable(
+    state: &AppState,
+    sender_id: SenderId,
+    id: ConsentId,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let base_url = state.settings.http.base_url.clone();
+    let (view, evidence) = state
+        .db
+        .run(move |conn| evidence_for(conn, &sender_id, &id, &base_url))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let lang = super::pages::language_of(req);
+    let body = crate::views::evidence::printable(&state.templates, &view, &evidence, lang)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(super::pages::html_response(
+        actix_web::http::StatusCode::OK,
+        body,
+    ))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ResendAnswer {
     /// `queued` | `throttled` | `suppressed` | `not_needed`
     #[schema(value_type = String)]
     confirmation: Confirmation,
+    /// With `throttled`: `address_cap` | `client_ip_cap` | `probation_cap` | `standing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    throttle_reason: Option<ThrottleReason>,
 }
 
 #[utoipa::path(post, path = "/v1/consents/{id}/resend", tag = "consents",
@@ -179,12 +217,15 @@ pub async fn resend(
     let id = ConsentId::parse(&id)?;
     let sender_id = caller.sender_id.clone();
     let rules = state.settings.flow.clone();
-    let confirmation = state
+    let mailing = state
         .db
         .run(move |conn| Ok(consents::resend(conn, &sender_id, &id, &rules)))
         .await??;
-    if confirmation == Confirmation::Queued {
+    if mailing.confirmation == Confirmation::Queued {
         state.mail_wake.notify_one();
     }
-    Ok(HttpResponse::Accepted().json(ResendAnswer { confirmation }))
+    Ok(HttpResponse::Accepted().json(ResendAnswer {
+        confirmation: mailing.confirmation,
+        throttle_reason: mailing.throttle_reason,
+    }))
 }

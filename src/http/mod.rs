@@ -6,6 +6,7 @@ mod batch_answers;
 pub mod body;
 pub mod check;
 pub mod check_batch;
+pub mod complaints;
 pub mod connections;
 pub mod consents;
 pub mod error;
@@ -16,6 +17,8 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod receipts;
+pub mod report;
+pub mod reputation;
 pub mod subjects;
 pub mod unsubscribes;
 pub mod webhook;
@@ -77,6 +80,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .service(resource!("/.well-known/jwks.json", get => audit::signing_keys))
     .service(resource!("/v1/check", get => check::check, post => check_batch::check_batch))
     .service(resource!("/v1/unsubscribes", post => unsubscribes::record_unsubscribe))
+    .service(resource!("/v1/complaints", post => complaints::record_complaint))
+    .service(resource!("/v1/evidence", post => complaints::lookup_evidence))
+    .service(resource!("/v1/reputation", get => reputation::reputation))
+    .service(resource!("/report", get => report::report_page, post => report::report))
     .service(resource!("/c/{token}", get => pages::confirm_page, post => pages::confirm))
     .service(resource!("/r/{token}", get => pages::refuse_page, post => pages::refuse))
     .service(resource!("/u/{token}", get => pages::unsubscribe_page, post => pages::unsubscribe))

@@ -18,6 +18,8 @@ use utoipa::{Modify, OpenApi};
         super::audit::signing_keys,
         super::check::check, super::check_batch::check_batch,
         super::unsubscribes::record_unsubscribe,
+        super::complaints::record_complaint, super::complaints::lookup_evidence,
+        super::reputation::reputation, super::report::report_page, super::report::report,
         super::pages::confirm_page, super::pages::confirm, super::pages::refuse_page,
         super::pages::refuse, super::pages::unsubscribe_page, super::pages::unsubscribe,
         super::ops::healthz, super::ops::readyz, super::ops::metrics, super::ops::openapi,

@@ -32,7 +32,7 @@ fn parse_email(raw: &str) -> Result<EmailAddress, ApiError> {
     Ok(EmailAddress::parse(raw)?)
 }
 
-fn wants_html(req: &HttpRequest) -> bool {
+pub fn wants_html(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -100,6 +100,34 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/pages/expired.en.html"),
     ),
     (
+        "pages/report.ja.html",
+        include_str!("../../templates/pages/report.ja.html"),
+    ),
+    (
+        "pages/report.en.html",
+        include_str!("../../templates/pages/report.en.html"),
+    ),
+    (
+        "pages/reported.ja.html",
+        include_str!("../../templates/pages/reported.ja.html"),
+    ),
+    (
+        "pages/reported.en.html",
+        include_str!("../../templates/pages/reported.en.html"),
+    ),
+    (
+        "pages/report_unknown.ja.html",
+        include_str!("../../templates/pages/report_unknown.ja.html"),
+    ),
+    (
+        "pages/report_unknown.en.html",
+        include_str!("../../templates/pages/report_unknown.en.html"),
+    ),
+    (
+        "audit/consent.html",
+        include_str!("../../templates/audit/consent.html"),
+    ),
+    (
         "audit/subject.html",
         include_str!("../../templates/audit/subject.html"),
     ),

@@ -17,6 +17,7 @@ use super::templates::Templates;
 use super::transport::Transport;
 use crate::clock;
 use crate::config::Settings;
+use crate::db::complaints;
 use crate::db::consents::{self, ConsentRow};
 use crate::db::ledger::NewEvent;
 use crate::db::lists::{find_list_by_id, ListRow};
@@ -168,6 +169,9 @@ impl MailWorker {
                 write_transaction(conn, |conn| match outcome {
                     Ok((message_id, sha256)) => {
                         outbox::mark_sent(conn, &job.id, now)?;
+                        if let Some(consent_id) = &job.consent_id {
+                            complaints::insert_sent_mail(conn, &message_id, &job.sender_id, consent_id, now)?;
+                        }
                         record(
                             conn,
                             &job,

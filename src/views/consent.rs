@@ -14,18 +14,18 @@ use crate::domain::status::ConsentStatus;
 
 #[derive(Serialize, ToSchema)]
 pub struct EventView {
-    seq: i64,
-    kind: String,
-    at: String,
+    pub(crate) seq: i64,
+    pub(crate) kind: String,
+    pub(crate) at: String,
     #[schema(value_type = Object)]
-    data: Value,
+    pub(crate) data: Value,
     /// The personal data recorded with the event (`email`, `ip`, `user_agent`, `note`,
     /// `salt`); `null` when none was recorded or it was erased.
     #[schema(value_type = Option<Object>)]
-    pii: Option<PiiRecord>,
-    pii_sha256: Option<String>,
+    pub(crate) pii: Option<PiiRecord>,
+    pub(crate) pii_sha256: Option<String>,
     /// The event's hash in the sender's chain.
-    hash: String,
+    pub(crate) hash: String,
 }
 
 impl From<EventWithPii> for EventView {
@@ -44,25 +44,25 @@ impl From<EventWithPii> for EventView {
 
 #[derive(Serialize, ToSchema)]
 pub struct ConsentView {
-    id: ConsentId,
-    list: String,
+    pub(crate) id: ConsentId,
+    pub(crate) list: String,
     /// `null` once erased.
-    email: Option<String>,
-    status: String,
-    locale: String,
-    consent_text_sha256: String,
-    evidence_sha256: String,
-    requested_at: String,
-    confirmed_at: Option<String>,
-    unsubscribed_at: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) status: String,
+    pub(crate) locale: String,
+    pub(crate) consent_text_sha256: String,
+    pub(crate) evidence_sha256: String,
+    pub(crate) requested_at: String,
+    pub(crate) confirmed_at: Option<String>,
+    pub(crate) unsubscribed_at: Option<String>,
     /// When the request ended: unsubscribed, refused, expired or erased.
-    ended_at: Option<String>,
-    expires_at: String,
-    collection_method: String,
-    source_url: Option<String>,
+    pub(crate) ended_at: Option<String>,
+    pub(crate) expires_at: String,
+    pub(crate) collection_method: String,
+    pub(crate) source_url: Option<String>,
     /// When its personal data was erased (on request or after retention).
-    minimised_at: Option<String>,
-    events: Vec<EventView>,
+    pub(crate) minimised_at: Option<String>,
+    pub(crate) events: Vec<EventView>,
 }
 
 impl ConsentView {

@@ -4,9 +4,11 @@
 pub mod cached;
 pub mod check;
 pub mod consent;
+pub mod evidence;
 pub mod lists;
 pub mod pages;
 pub mod receipt;
+pub mod reputation;
 pub mod subject;
 pub mod webhook;
 

@@ -247,7 +247,9 @@ pub fn record_event(
     event: NewEvent<'_>,
     now: NaiveDateTime,
 ) -> Result<EventRow, StoreError> {
+    let counts = super::activity::counts_of(event.kind, &event.data);
     let row = append_event(conn, sender_id, event, now)?;
+    super::activity::add(conn, sender_id, now, &counts)?;
     super::webhooks::enqueue_if_subscribed(conn, &row, now)?;
     Ok(row)
 }
