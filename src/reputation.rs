@@ -20,7 +20,13 @@ impl SendTally {
     /// One allowed check: a send the sender announced.
     pub fn add(&self, sender_id: &SenderId) {
         if let Ok(mut counts) = self.0.lock() {
-            *counts.entry(sender_id.clone()).or_default() += 1;
+            // The hot path: no allocation once the sender has a slot.
+            match counts.get_mut(sender_id) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(sender_id.clone(), 1);
+                }
+            }
         }
     }
 
