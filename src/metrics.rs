@@ -104,18 +104,7 @@ impl Metrics {
                 .with_label_values(&[sender, standing.as_str()])
                 .set(on);
         }
-        let c = &view.counts;
-        for (name, n) in [
-            ("requested", c.requested),
-            ("mailed", c.mailed),
-            ("confirmed", c.confirmed),
-            ("refused", c.refused),
-            ("expired", c.expired),
-            ("unsubscribed", c.unsubscribed),
-            ("complaints", c.complaints),
-            ("throttled", c.throttled),
-            ("sends_checked", c.sends_checked),
-        ] {
+        for (name, n) in view.counts.named() {
             self.window.with_label_values(&[sender, name]).set(n);
         }
         let r = &view.rates;

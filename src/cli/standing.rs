@@ -63,20 +63,9 @@ pub fn reputation(settings: &Settings, db: &Db, id: &str, json: bool) -> anyhow:
         return Ok(());
     }
     print_standing(&view);
-    let c = &view.counts;
     println!("  last {} days", view.window_days);
-    for (name, n) in [
-        ("requested", c.requested),
-        ("mailed", c.mailed),
-        ("confirmed", c.confirmed),
-        ("refused", c.refused),
-        ("expired", c.expired),
-        ("unsubscribed", c.unsubscribed),
-        ("complaints", c.complaints),
-        ("throttled", c.throttled),
-        ("sends checked", c.sends_checked),
-    ] {
-        println!("    {name:<14}{n:>10}");
+    for (name, n) in view.counts.named() {
+        println!("    {:<14}{n:>10}", name.replace('_', " "));
     }
     let r = &view.rates;
     println!(

@@ -35,6 +35,21 @@ impl Counts {
         *self == Counts::default()
     }
 
+    /// The counts the reputation shows, by name, in a fixed order.
+    pub fn named(&self) -> [(&'static str, i64); 9] {
+        [
+            ("requested", self.requested),
+            ("mailed", self.mailed),
+            ("confirmed", self.confirmed),
+            ("refused", self.refused),
+            ("expired", self.expired),
+            ("unsubscribed", self.unsubscribed),
+            ("complaints", self.complaints),
+            ("throttled", self.throttled),
+            ("sends_checked", self.sends_checked),
+        ]
+    }
+
     /// Both counts added.
     pub fn plus(&self, other: &Counts) -> Counts {
         Counts {

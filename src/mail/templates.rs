@@ -124,6 +124,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/pages/report_unknown.en.html"),
     ),
     (
+        "audit/print_style.html",
+        include_str!("../../templates/audit/print_style.html"),
+    ),
+    (
         "audit/consent.html",
         include_str!("../../templates/audit/consent.html"),
     ),

@@ -5,7 +5,7 @@
 use mail_auth::report::{Feedback, FeedbackType};
 use serde_json::Value;
 
-use crate::support::{spawn_app, TestApp};
+use crate::support::{event_of, spawn_app, TestApp};
 
 /// A campaign mail as the sender builds it from a check answer's `headers`.
 fn campaign_mail(check: &Value, to: &str) -> String {
@@ -106,24 +106,14 @@ async fn a_feedback_loop_report_about_a_campaign_mail_unsubscribes_at_once_and_i
     );
     assert_eq!(app.verify().await["ok"], true);
     let consent = app.consent(&id).await;
-    let complained = consent["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "complained")
-        .unwrap();
+    let complained = event_of(&consent, "complained");
     assert_eq!(complained["data"]["source"], "feedback_loop");
     assert_eq!(complained["data"]["arf"], true);
     assert_eq!(
         complained["data"]["report_sha256"].as_str().unwrap().len(),
         64
     );
-    let unsubscribed = consent["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "unsubscribed")
-        .unwrap();
+    let unsubscribed = event_of(&consent, "unsubscribed");
     assert_eq!(unsubscribed["data"]["channel"], "complaint");
 }
 
@@ -291,12 +281,7 @@ async fn a_complaint_desk_s_call_in_json_unsubscribes_with_its_note_kept_apart()
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["action"], "unsubscribed");
     let consent = app.consent(&id).await;
-    let complained = consent["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "complained")
-        .unwrap();
+    let complained = event_of(&consent, "complained");
     assert_eq!(complained["data"]["source"], "complaint_desk");
     assert_eq!(complained["data"]["received_at"], "2026-12-01T09:30:00Z");
     assert_eq!(complained["pii"]["note"], "called the desk on 1 Dec");

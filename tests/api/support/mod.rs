@@ -45,6 +45,16 @@ pub fn event_kinds(consent: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The first event of `kind` in a consent (`GET /v1/consents/{id}`); fails if there is none.
+pub fn event_of<'a>(consent: &'a Value, kind: &str) -> &'a Value {
+    consent["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} event"))
+}
+
 /// Polls `probe` until it returns true, for effects that reach every instance on a schedule
 /// (cache refresh); fails after a generous bound rather than asserting on timing.
 pub async fn eventually<F, Fut>(mut probe: F) -> bool
