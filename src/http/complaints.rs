@@ -128,6 +128,17 @@ pub async fn record_complaint(
             .map(|t| parse_time("received_at", t))
             .transpose()?;
         let source = body.source.unwrap_or(ComplaintSource::Recipient);
+        // Those two are Consentry's own names for an ARF intake and its report page.
+        if matches!(
+            source,
+            ComplaintSource::FeedbackLoop | ComplaintSource::RecipientPage
+        ) {
+            return Err(FieldError::new(
+                "source",
+                "must be recipient, complaint_desk, isp or other",
+            )
+            .into());
+        }
         let feedback = body.feedback_type.unwrap_or(FeedbackType::Abuse);
         (report, source, feedback, received, body.note)
     } else if MAIL_TYPES.contains(&media.as_str()) {

@@ -307,6 +307,14 @@ async fn a_complaint_that_is_not_a_report_gets_a_problem_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
+    let claimed = serde_json::json!({"unsubscribe_url": "https://consent.example.jp/u/x.y.z", "source": "recipient_page"});
+    let response = app
+        .post("/v1/complaints", &app.sender_key)
+        .json(&claimed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
     let huge = "X-Pad: ".to_owned() + &"a".repeat(1_100_000);
     let response = app
         .post("/v1/complaints", &app.sender_key)
