@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::db;
 use crate::domain::report;
 use crate::mail::templates::Templates;
-use crate::views::evidence::{evidence_of, find_target, printable};
+use crate::views::evidence::{evidence_of, find_target, printable, record_with_evidence};
 
 #[derive(Debug, Args)]
 pub struct EvidenceArgs {
@@ -51,16 +51,9 @@ pub fn run(settings: &Settings, args: EvidenceArgs) -> anyhow::Result<std::proce
         anyhow::bail!("the consent's list or sender is gone");
     };
     if args.json {
-        let mut record = serde_json::to_value(&view)?;
-        if let Some(fields) = record.as_object_mut() {
-            fields.insert("receipt_url".into(), evidence.receipt_url.clone().into());
-            fields.insert("mail_kind".into(), serde_json::to_value(target.kind)?);
-            fields.insert(
-                "sender_id".into(),
-                serde_json::to_value(&target.consent.sender_id)?,
-            );
-            fields.insert("evidence".into(), serde_json::to_value(&evidence)?);
-        }
+        let mut record = record_with_evidence(&view, &evidence, target.kind);
+        // Across senders, the operator needs to know whose record it is.
+        record["sender_id"] = serde_json::to_value(&target.consent.sender_id)?;
         super::print_json(&record);
     } else if args.html {
         let templates =

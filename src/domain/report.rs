@@ -35,10 +35,15 @@ pub struct Report {
     pub sha256: String,
 }
 
+/// SHA-256 of a report as received, lower-case hex: all that is kept of it.
+pub fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// Reads a report in any of the accepted forms. `base_url` is the configured public base:
 /// only links under it are Consentry's.
 pub fn read(bytes: &[u8], base_url: &str) -> Report {
-    let sha256 = hex::encode(Sha256::digest(bytes));
+    let sha256 = digest(bytes);
     let base = base_url.trim_end_matches('/');
     if let Ok(feedback) = Feedback::parse_rfc5322(bytes) {
         let reported = feedback

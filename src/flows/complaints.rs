@@ -114,7 +114,7 @@ pub fn take(
         received_at: intake.received_at,
         created_at: now,
     };
-    let list = list_of(conn, Some(&consent.id))?;
+    let list = lists::find_list_by_id(conn, &consent.list_id)?.map(|l| l.slug);
     let sub = subscriptions::find_subscription_by_id(conn, &consent.subscription_id)?;
     let event = NewEvent {
         consent_id: Some(&consent.id),

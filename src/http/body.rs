@@ -86,7 +86,9 @@ fn is_json(req: &ServiceRequest) -> bool {
     }
 }
 
-async fn read_whole(payload: Payload, rules: BodyRules) -> Result<Bytes, ApiError> {
+/// Reads a body whole, bounded in size and time (also for handlers that read a body
+/// themselves, such as complaint reports with their own size limit).
+pub async fn read_whole(payload: Payload, rules: BodyRules) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::new();
     let mut timed = Deadline::new(payload, rules.timeout, false);
     while let Some(chunk) = timed.next().await {

@@ -3,7 +3,6 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -17,7 +16,7 @@ use crate::domain::report::{self, Report};
 use crate::flows::complaints::{take_and_show, Intake};
 use crate::flows::links::Observed;
 use crate::state::AppState;
-use crate::views::evidence::{evidence_of, find_target, Evidence};
+use crate::views::evidence::{evidence_of, find_target, record_with_evidence, Evidence};
 
 /// A complaint told in JSON (a complaint desk's call, a recipient's letter).
 #[derive(Deserialize, ToSchema)]
@@ -63,18 +62,17 @@ pub struct ComplaintAnswer {
     evidence: Option<Evidence>,
 }
 
-/// Reads a mail-shaped body whole, up to the report limit.
-pub async fn read_bounded(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::InvalidRequest(format!("reading the body: {e}")))?;
-        if bytes.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
+/// Reads a body whole, up to `max_bytes`, within the body deadline (as every JSON body is).
+pub async fn read_bounded(
+    state: &AppState,
+    payload: web::Payload,
+    max_bytes: usize,
+) -> Result<web::Bytes, ApiError> {
+    let rules = super::body::BodyRules {
+        max_bytes,
+        timeout: state.settings.http.body_timeout,
+    };
+    super::body::read_whole(payload.into_inner(), rules).await
 }
 
 fn media_type(req: &HttpRequest) -> String {
@@ -110,7 +108,7 @@ pub async fn record_complaint(
     let media = media_type(&req);
     let settings = &state.settings.http;
     let (report, source, feedback, received_at, note) = if media == "application/json" {
-        let bytes = read_bounded(payload, settings.max_body_bytes).await?;
+        let bytes = read_bounded(&state, payload, settings.max_body_bytes).await?;
         let body: ComplaintBody =
             serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
         let mut report = report::read(body.unsubscribe_url.as_bytes(), &settings.base_url);
@@ -121,7 +119,7 @@ pub async fn record_complaint(
             )
             .into());
         }
-        report.sha256 = report::read(&bytes, "").sha256;
+        report.sha256 = report::digest(&bytes);
         let received = body
             .received_at
             .as_deref()
@@ -142,7 +140,7 @@ pub async fn record_complaint(
         let feedback = body.feedback_type.unwrap_or(FeedbackType::Abuse);
         (report, source, feedback, received, body.note)
     } else if MAIL_TYPES.contains(&media.as_str()) {
-        let bytes = read_bounded(payload, settings.max_report_bytes).await?;
+        let bytes = read_bounded(&state, payload, settings.max_report_bytes).await?;
         let report = report::read(&bytes, &settings.base_url);
         let source = query.source.unwrap_or(if report.is_arf {
             ComplaintSource::FeedbackLoop
@@ -202,7 +200,7 @@ pub async fn read_mail_body(
             "message/rfc822 or text/plain",
         ));
     }
-    let bytes = read_bounded(payload, state.settings.http.max_report_bytes).await?;
+    let bytes = read_bounded(state, payload, state.settings.http.max_report_bytes).await?;
     Ok(report::read(&bytes, &state.settings.http.base_url))
 }
 
@@ -236,14 +234,7 @@ pub async fn lookup_evidence(
             let Some((view, evidence)) = evidence_of(conn, &target.consent, &base_url)? else {
                 return Ok(None);
             };
-            // The record as `GET /v1/consents/{id}` shows it, plus where the mail came in.
-            let mut record = serde_json::to_value(view).unwrap_or_default();
-            if let Some(fields) = record.as_object_mut() {
-                fields.insert("receipt_url".into(), evidence.receipt_url.clone().into());
-                fields.insert("mail_kind".into(), serde_json::json!(kind));
-                fields.insert("evidence".into(), serde_json::json!(evidence));
-            }
-            Ok(Some(record))
+            Ok(Some(record_with_evidence(&view, &evidence, kind)))
         })
         .await?
         .ok_or(ApiError::NotFound)?;

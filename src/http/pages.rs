@@ -106,9 +106,21 @@ fn render(
         path
     };
     view.lang = lang;
+    page_response(state, page, lang, &view, status)
+}
+
+/// The page `pages/{page}.{lang}.html` rendered from `view`; a short error page (logged)
+/// if the template fails.
+pub fn page_response(
+    state: &AppState,
+    page: &str,
+    lang: &str,
+    view: &impl serde::Serialize,
+    status: StatusCode,
+) -> HttpResponse {
     let body = state
         .templates
-        .render(&format!("pages/{page}.{lang}.html"), &view)
+        .render(&format!("pages/{page}.{lang}.html"), view)
         .unwrap_or_else(|error| {
             tracing::error!(%error, page, "cannot render page");
             String::from("<!DOCTYPE html><title>Consentry</title><p>Something went wrong.</p>")

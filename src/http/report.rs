@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::complaints::read_bounded;
 use super::observed::observed;
-use super::pages::{html_response, language_of};
+use super::pages::{language_of, page_response};
 use crate::clock;
 use crate::domain::complaint::{ComplaintAction, ComplaintSource, FeedbackType};
 use crate::domain::report;
@@ -36,14 +36,7 @@ fn render(state: &AppState, page: &str, status: StatusCode, mut view: ReportView
     let other = if view.lang == "ja" { "en" } else { "ja" };
     view.other_lang_url = format!("/report?lang={other}");
     view.action_url = format!("/report?lang={}", view.lang);
-    let body = state
-        .templates
-        .render(&format!("pages/{page}.{}.html", view.lang), &view)
-        .unwrap_or_else(|error| {
-            tracing::error!(%error, page, "cannot render page");
-            String::from("<!DOCTYPE html><title>Consentry</title><p>Something went wrong.</p>")
-        });
-    html_response(status, body)
+    page_response(state, page, view.lang, &view, status)
 }
 
 /// A time as the page shows it: minutes, UTC.
@@ -85,8 +78,12 @@ pub async fn report(
         };
         render(state, "report_unknown", status, view)
     };
-    let Ok(bytes) = read_bounded(payload, state.settings.http.max_report_bytes).await else {
-        return unknown(&state, StatusCode::PAYLOAD_TOO_LARGE);
+    let bytes = match read_bounded(&state, payload, state.settings.http.max_report_bytes).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            use actix_web::ResponseError;
+            return unknown(&state, error.status_code());
+        }
     };
     let pasted: String = url::form_urlencoded::parse(&bytes)
         .find(|(name, _)| name == "headers")

@@ -118,6 +118,19 @@ pub fn evidence_for(
     }
 }
 
+/// The record as `GET /v1/consents/{id}` shows it, plus `receipt_url`, the kind of mail
+/// that led to it and its evidence: the answer of `POST /v1/evidence` and
+/// `consentry evidence --json`.
+pub fn record_with_evidence(view: &ConsentView, evidence: &Evidence, kind: MailKind) -> Value {
+    let mut record = serde_json::to_value(view).unwrap_or_default();
+    if let Some(fields) = record.as_object_mut() {
+        fields.insert("receipt_url".into(), evidence.receipt_url.clone().into());
+        fields.insert("mail_kind".into(), json!(kind));
+        fields.insert("evidence".into(), json!(evidence));
+    }
+    record
+}
+
 /// The printable evidence of a consent (`audit/consent.html`), in `lang` (ja or en).
 pub fn printable(
     templates: &crate::mail::templates::Templates,
@@ -151,12 +164,15 @@ pub fn evidence_of(
     };
     let event = |kind: &str| view.events.iter().rev().find(|e| e.kind == kind);
     let requested = view.events.iter().find(|e| e.kind == "requested");
-    let pii = |e: Option<&crate::views::consent::EventView>, field: &str| {
-        e.and_then(|e| e.pii.as_ref())
-            .and_then(|p| serde_json::to_value(p).ok())
-            .and_then(|p| p.get(field).cloned())
-            .unwrap_or(Value::Null)
+    // (ip, user agent) recorded with an event, while not erased.
+    let seen = |e: Option<&crate::views::consent::EventView>| {
+        let pii = e.and_then(|e| e.pii.as_ref());
+        (
+            pii.and_then(|p| p.ip.clone()),
+            pii.and_then(|p| p.user_agent.clone()),
+        )
     };
+    let (claimed_ip, claimed_agent) = seen(requested);
     let sent = event("confirmation_sent");
     let confirmed = event("confirmed");
     let evidence = Evidence {
@@ -175,8 +191,8 @@ pub fn evidence_of(
             "collection_method": view.collection_method,
             "source_url": view.source_url,
             "collected_at": requested.and_then(|e| e.data.get("collected_at").cloned()),
-            "ip": pii(requested, "ip"),
-            "user_agent": pii(requested, "user_agent"),
+            "ip": claimed_ip,
+            "user_agent": claimed_agent,
             "consent_text_sha256": view.consent_text_sha256,
             "evidence_sha256": view.evidence_sha256,
         }),
@@ -188,7 +204,7 @@ pub fn evidence_of(
             "confirmation": confirmed.map(|e| json!({
                 "at": e.at, "method": e.data.get("method"),
                 "seconds_since_mail_sent": e.data.get("seconds_since_mail_sent"),
-                "ip": pii(Some(e), "ip"), "user_agent": pii(Some(e), "user_agent"),
+                "ip": seen(Some(e)).0, "user_agent": seen(Some(e)).1,
                 "event_hash": e.hash,
             })),
         }),
