@@ -22,16 +22,27 @@ const RENEW: Duration = Duration::from_secs(5);
 const BATCH: i64 = 32;
 const POLL: Duration = Duration::from_secs(1);
 
-/// Runs `deliver` on each due job of `kind`, up to `concurrency` at once, until `stop` turns
-/// true; the jobs already claimed are finished first.
-pub async fn run<F, Fut>(
+/// How many due jobs the loop may claim now: the mail worker claims one at a time, or none,
+/// while its relay is down (`mail::relay`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    Batch,
+    One,
+    Wait(Duration),
+}
+
+/// Runs `deliver` on each due job of `kind`, up to `concurrency` at once and as many as
+/// `pace` allows, until `stop` turns true; the jobs already claimed are finished first.
+pub async fn run<P, F, Fut>(
     db: Db,
     kind: OutboxKind,
     concurrency: usize,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
+    pace: P,
     deliver: F,
 ) where
+    P: Fn() -> Claim,
     F: Fn(OutboxRow) -> Fut,
     Fut: Future<Output = ()>,
 {
@@ -39,9 +50,21 @@ pub async fn run<F, Fut>(
         if *stop.borrow() {
             return;
         }
+        let limit = match pace() {
+            Claim::Batch => BATCH,
+            Claim::One => 1,
+            Claim::Wait(wait) => {
+                // New work does not shorten the wait: it would meet the same closed door.
+                tokio::select! {
+                    _ = tokio::time::sleep(wait.min(POLL)) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+        };
         let now = clock::now();
         let claimed = db
-            .run(move |conn| outbox::claim_due(conn, kind, now, LEASE, BATCH))
+            .run(move |conn| outbox::claim_due(conn, kind, now, LEASE, limit))
             .await;
         match claimed {
             Ok(jobs) if !jobs.is_empty() => {

@@ -9,7 +9,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 use crate::db::Pool;
@@ -20,6 +21,7 @@ pub struct Metrics {
     latency: HistogramVec,
     pool: IntGaugeVec,
     mail: IntCounterVec,
+    relay_up: IntGauge,
     standing: IntGaugeVec,
     window: IntGaugeVec,
     rates: GaugeVec,
@@ -54,6 +56,12 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
         registry.register(Box::new(mail.clone()))?;
+        let relay_up = IntGauge::new(
+            "mail_relay_up",
+            "1 while the mail relay accepts sessions; 0 while it is down and the queue waits for a probe",
+        )?;
+        relay_up.set(1);
+        registry.register(Box::new(relay_up.clone()))?;
         let standing = IntGaugeVec::new(
             Opts::new(
                 "sender_standing",
@@ -84,6 +92,7 @@ impl Metrics {
             latency,
             pool,
             mail,
+            relay_up,
             standing,
             window,
             rates,
@@ -93,6 +102,11 @@ impl Metrics {
     /// The mail attempt counter, for the mail worker (labels: `outcome`).
     pub fn mail_attempts(&self) -> IntCounterVec {
         self.mail.clone()
+    }
+
+    /// The relay gauge, for the mail worker: 1 up, 0 down.
+    pub fn mail_relay_up(&self) -> IntGauge {
+        self.relay_up.clone()
     }
 
     /// Refreshes one sender's reputation gauges (the reputation sweep calls this).

@@ -53,6 +53,8 @@ fn mail_worker(state: &AppState, metrics: &Metrics) -> anyhow::Result<MailWorker
         wake: state.mail_wake.clone(),
         domains: crate::mail::domains::DomainTurns::new(settings.mail.per_domain_concurrency),
         attempts: metrics.mail_attempts(),
+        relay: crate::mail::relay::Relay::default(),
+        relay_up: metrics.mail_relay_up(),
     })
 }
 

@@ -20,7 +20,7 @@ use crate::domain::event_kind::EventKind;
 use crate::domain::ids::SenderId;
 use crate::domain::job_kind::OutboxKind;
 use crate::domain::webhook::{is_public, signature, WebhookUrl};
-use crate::jobs::{next_attempt, Retries};
+use crate::jobs::{next_attempt, Claim, Retries};
 
 pub struct WebhookWorker {
     pub db: Db,
@@ -49,9 +49,15 @@ impl WebhookWorker {
     pub async fn run(self, stop: watch::Receiver<bool>) {
         let (db, wake) = (self.db.clone(), self.wake.clone());
         // One at a time: a receiver sees a sender's events in the order they happened.
-        crate::jobs::run(db, OutboxKind::Webhook, 1, wake, stop, |job| {
-            self.deliver(job)
-        })
+        crate::jobs::run(
+            db,
+            OutboxKind::Webhook,
+            1,
+            wake,
+            stop,
+            || Claim::Batch,
+            |job| self.deliver(job),
+        )
         .await;
     }
 

@@ -169,6 +169,14 @@ pub fn mark_attempt_failed(
     Ok(())
 }
 
+/// Gives a claimed job back without an attempt: due as before, claimable at once.
+pub fn release(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
+    diesel::update(outbox::table.find(id))
+        .set(outbox::locked_until.eq(None::<NaiveDateTime>))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Jobs still queued (for metrics and tests).
 pub fn count_queued(conn: &mut DbConn) -> Result<i64, StoreError> {
     Ok(outbox::table

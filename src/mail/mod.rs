@@ -2,6 +2,8 @@
 
 pub mod domains;
 pub mod message;
+mod outcome;
+pub mod relay;
 mod smtp;
 pub mod templates;
 pub mod transport;

@@ -58,7 +58,10 @@ impl SmtpPool {
         let sent = connection
             .send(message.envelope(), &message.formatted())
             .await
-            .map_err(failed);
+            .map_err(|e| {
+                let reached = answered(&e);
+                failed(e, reached)
+            });
         if sent.is_ok() && !connection.has_broken() {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < self.max_idle {
@@ -94,35 +97,51 @@ impl SmtpPool {
         let mut connection =
             AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
                 .await
-                .map_err(failed)?;
+                .map_err(unreached)?;
         if self.starttls {
-            let tls = TlsParameters::new(self.host.clone()).map_err(failed)?;
+            let tls = TlsParameters::new(self.host.clone()).map_err(unreached)?;
             connection
                 .starttls(tls, &self.hello)
                 .await
-                .map_err(failed)?;
+                .map_err(unreached)?;
         }
         if let Some(credentials) = &self.credentials {
             connection
                 .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
-                .map_err(failed)?;
+                .map_err(unreached)?;
         }
         Ok(connection)
     }
 }
 
 /// A failed attempt as the worker sees it; lettre's own errors keep their permanence.
-fn failed(error: Error) -> SendError {
+fn failed(error: Error, reached: bool) -> SendError {
     SendError {
         permanent: error.is_permanent(),
+        reached,
         message: error.to_string(),
+    }
+}
+
+/// The relay answered with an SMTP reply (not a broken or silent connection).
+fn answered(error: &Error) -> bool {
+    error.is_permanent() || error.is_transient()
+}
+
+/// No session could be opened (greeting, STARTTLS or AUTH failed): never this mail's fault,
+/// so never permanent for it.
+fn unreached(error: Error) -> SendError {
+    SendError {
+        permanent: false,
+        ..failed(error, false)
     }
 }
 
 fn io_failed(error: std::io::Error) -> SendError {
     SendError {
         permanent: false,
+        reached: false,
         message: format!("cannot connect to the relay: {error}"),
     }
 }

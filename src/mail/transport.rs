@@ -20,6 +20,9 @@ pub enum Transport {
 #[derive(Debug)]
 pub struct SendError {
     pub permanent: bool,
+    /// The relay answered: a session was open. `false` when no connection or session could
+    /// be opened, which every mail in the queue would meet alike (see `mail::relay`).
+    pub reached: bool,
     pub message: String,
 }
 
@@ -88,11 +91,13 @@ impl Transport {
         match self {
             Transport::File(t) => t.send(message).await.map(|_| ()).map_err(|e| SendError {
                 permanent: false,
+                reached: true,
                 message: e.to_string(),
             }),
             Transport::Smtp(pool) => pool.send(&message).await,
             Transport::Smtps(t) => t.send(message).await.map(|_| ()).map_err(|e| SendError {
                 permanent: e.is_permanent(),
+                reached: e.is_permanent() || e.is_transient(),
                 message: e.to_string(),
             }),
         }

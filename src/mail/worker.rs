@@ -1,36 +1,31 @@
 //! The mail worker inside `serve` (on the shared outbox loop, `crate::jobs`): renders and
-//! sends confirmation mail, retries with capped exponential backoff, and records
-//! `confirmation_sent` (Message-ID and SHA-256 of the message) or, finally,
-//! `confirmation_failed`.
+//! sends confirmation mail, holds the queue while the relay is down (`super::relay`), and
+//! hands each attempt's outcome to `super::outcome` to be recorded.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chrono::NaiveDateTime;
 use lettre::message::{dkim::DkimConfig, Mailbox};
-use serde_json::json;
 use tokio::sync::{watch, Notify};
 
 use super::domains::DomainTurns;
 use super::message::{confirmation, ConfirmationView, Rendered};
+use super::outcome::Outcome;
+use super::relay::{Admission, Change, Relay};
 use super::templates::Templates;
 use super::transport::Transport;
 use crate::clock;
 use crate::config::Settings;
-use crate::db::complaints;
 use crate::db::consents::{self, ConsentRow};
-use crate::db::ledger::NewEvent;
 use crate::db::lists::{find_list_by_id, ListRow};
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::senders::{find_sender, Sender};
 use crate::db::subscriptions;
-use crate::db::{snapshot, suppressions, write_transaction, Db, DbConn, StoreError};
-use crate::domain::event_kind::EventKind;
+use crate::db::{snapshot, suppressions, Db, DbConn, StoreError};
 use crate::domain::ids::ConsentId;
 use crate::domain::job_kind::OutboxKind;
 use crate::domain::status::ConsentStatus;
 use crate::domain::token::{sign, Action, LinkClaims};
-use crate::jobs::{next_attempt, Retries};
 use crate::secrets::Secrets;
 
 pub struct MailWorker {
@@ -45,7 +40,13 @@ pub struct MailWorker {
     pub domains: DomainTurns,
     /// Attempts by outcome (`sent`, `failed`, `given_up`, `obsolete`), shown in `/metrics`.
     pub attempts: prometheus::IntCounterVec,
+    pub relay: Relay,
+    /// `mail_relay_up` in `/metrics`.
+    pub relay_up: prometheus::IntGauge,
 }
+
+/// A send that takes longer is abandoned and counted as a relay that did not answer.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a job needs from storage.
 struct MailContext {
@@ -60,7 +61,8 @@ impl MailWorker {
     pub async fn run(self, stop: watch::Receiver<bool>) {
         let (db, wake) = (self.db.clone(), self.wake.clone());
         let concurrency = self.settings.mail.concurrency;
-        crate::jobs::run(db, OutboxKind::Mail, concurrency, wake, stop, |job| {
+        let pace = || self.relay.claim(Instant::now());
+        crate::jobs::run(db, OutboxKind::Mail, concurrency, wake, stop, pace, |job| {
             self.deliver(job)
         })
         .await;
@@ -78,18 +80,7 @@ impl MailWorker {
         };
         let context = match context {
             Ok(Some(context)) => context,
-            Ok(None) => {
-                // Confirmed, refused, expired, erased or suppressed before the mail went out.
-                self.settle(
-                    job,
-                    Err((
-                        "obsolete: consent no longer pending or address suppressed".into(),
-                        true,
-                    )),
-                )
-                .await;
-                return;
-            }
+            Ok(None) => return self.settle(job, Outcome::Obsolete).await,
             Err(error) => {
                 tracing::warn!(%error, job = %job_id, "cannot load mail context; will retry");
                 return;
@@ -99,8 +90,12 @@ impl MailWorker {
             Ok(rendered) => rendered,
             Err(error) => {
                 tracing::error!(%error, job = %job_id, "cannot render confirmation mail");
-                self.settle(job, Err(("render failed".into(), true))).await;
-                return;
+                let failed = Outcome::Failed {
+                    error: "render failed".into(),
+                    permanent: true,
+                    reached: true,
+                };
+                return self.settle(job, failed).await;
             }
         };
         let Rendered {
@@ -109,14 +104,67 @@ impl MailWorker {
             sha256,
         } = rendered;
         let _turn = self.domains.turn(&context.email).await;
-        let sent =
-            tokio::time::timeout(Duration::from_secs(60), self.transport.send(message)).await;
+        let admission = self.relay.admit(Instant::now());
+        if admission == Admission::Hold {
+            return self.hold(job).await;
+        }
+        let sent = tokio::time::timeout(SEND_TIMEOUT, self.transport.send(message)).await;
         let outcome = match sent {
-            Ok(Ok(())) => Ok((message_id, sha256)),
-            Ok(Err(e)) => Err((e.message, e.permanent)),
-            Err(_) => Err(("timed out".into(), false)),
+            Ok(Ok(())) => Outcome::Sent { message_id, sha256 },
+            Ok(Err(e)) => Outcome::Failed {
+                error: e.message,
+                permanent: e.permanent,
+                reached: e.reached,
+            },
+            Err(_) => Outcome::Failed {
+                error: "timed out".into(),
+                permanent: false,
+                reached: false,
+            },
         };
+        let reached = !matches!(outcome, Outcome::Failed { reached: false, .. });
+        if let Some(change) = self.relay.record(Instant::now(), admission, reached) {
+            self.tell(change);
+        }
         self.settle(job, outcome).await;
+    }
+
+    async fn settle(&self, job: OutboxRow, outcome: Outcome) {
+        let mail = &self.settings.mail;
+        super::outcome::settle(&self.db, mail, &self.attempts, job, outcome).await;
+    }
+
+    /// Gives a mail back untouched while the relay is down: no attempt is spent on it.
+    async fn hold(&self, job: OutboxRow) {
+        let id = job.id.clone();
+        if let Err(error) = self.db.run(move |conn| outbox::release(conn, &id)).await {
+            tracing::warn!(%error, job = %job.id, "cannot give back a held mail; its lease ends soon");
+        }
+    }
+
+    /// Logs and shows a change of the relay's state (the job ids are in the attempts' lines).
+    fn tell(&self, change: Change) {
+        match change {
+            Change::WentDown => {
+                self.relay_up.set(0);
+                tracing::warn!("mail relay unreachable; the queue waits, one mail probes it");
+            }
+            Change::StillDown {
+                down_for,
+                next_probe_in,
+            } => tracing::info!(
+                down_for_s = down_for.as_secs(),
+                next_probe_in_s = next_probe_in.as_secs(),
+                "mail relay still unreachable"
+            ),
+            Change::CameBack { after } => {
+                self.relay_up.set(1);
+                tracing::info!(
+                    down_for_s = after.as_secs(),
+                    "mail relay reachable again; the queue resumes"
+                );
+            }
+        }
     }
 
     fn render(&self, c: &MailContext, mail_key: &str) -> anyhow::Result<Rendered> {
@@ -157,89 +205,6 @@ impl MailWorker {
             self.dkim.as_ref(),
         )
     }
-
-    /// Records the attempt: sent, retried later, or failed for good.
-    async fn settle(&self, job: OutboxRow, outcome: Result<(String, String), (String, bool)>) {
-        let mail = self.settings.mail.clone();
-        let job_id = job.id.clone();
-        let result = self
-            .db
-            .run(move |conn| {
-                let now = clock::now();
-                write_transaction(conn, |conn| match outcome {
-                    Ok((message_id, sha256)) => {
-                        outbox::mark_sent(conn, &job.id, now)?;
-                        if let Some(consent_id) = &job.consent_id {
-                            complaints::insert_sent_mail(conn, &message_id, &job.sender_id, consent_id, now)?;
-                        }
-                        record(
-                            conn,
-                            &job,
-                            EventKind::ConfirmationSent,
-                            json!({
-                                "message_id": message_id, "message_sha256": sha256,
-                                "attempt": job.attempts + 1,
-                            }),
-                            now,
-                        )?;
-                        Ok("sent")
-                    }
-                    Err((error, permanent)) => {
-                        let attempts = job.attempts + 1;
-                        let retries = Retries {
-                            max_attempts: mail.max_attempts,
-                            until: Some(job.created_at + mail.retry_for),
-                            base: mail.retry_base,
-                            max: mail.retry_max,
-                        };
-                        let retry_at = next_attempt(now, attempts, permanent, retries);
-                        outbox::mark_attempt_failed(conn, &job.id, &error, retry_at)?;
-                        let gave_up = retry_at.is_none();
-                        // Without the error text: it may name the recipient.
-                        match retry_at {
-                            None => tracing::warn!(job = %job.id, attempts, permanent, "confirmation mail given up"),
-                            Some(at) => tracing::info!(job = %job.id, attempts, retry_at = %at, "confirmation mail attempt failed; will retry"),
-                        }
-                        let obsolete = error.starts_with("obsolete");
-                        if gave_up && job.consent_id.is_some() && !obsolete {
-                            record(
-                                conn,
-                                &job,
-                                EventKind::ConfirmationFailed,
-                                json!({
-                                    "attempts": attempts, "permanent": permanent,
-                                }),
-                                now,
-                            )?;
-                        }
-                        Ok(match (obsolete, gave_up) {
-                            (true, _) => "obsolete",
-                            (false, true) => "given_up",
-                            (false, false) => "failed",
-                        })
-                    }
-                })
-            })
-            .await;
-        match result {
-            Ok(outcome) => self.attempts.with_label_values(&[outcome]).inc(),
-            Err(error) => tracing::error!(%error, job = %job_id, "cannot record mail outcome"),
-        }
-    }
-}
-
-fn record(
-    conn: &mut DbConn,
-    job: &OutboxRow,
-    kind: EventKind,
-    data: serde_json::Value,
-    now: NaiveDateTime,
-) -> Result<(), StoreError> {
-    let event = NewEvent {
-        consent_id: job.consent_id.as_ref(),
-        ..NewEvent::new(kind, data)
-    };
-    crate::db::ledger::record_event(conn, &job.sender_id, event, now).map(|_| ())
 }
 
 /// The consent (still pending), its address, sender and list; `None` when there is nothing

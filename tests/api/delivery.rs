@@ -45,6 +45,82 @@ async fn a_mail_queued_while_smtp_is_down_is_delivered_once_it_is_back() {
     );
 }
 
+/// The value of one counter or gauge line in `/metrics`, 0 when it is not there yet.
+fn metric(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_relay_that_refuses_connections_holds_the_queue_behind_one_probe_and_loses_nothing() {
+    const FAILED: &str = r#"consentry_mail_attempts_total{outcome="failed"}"#;
+    let down = DownSmtpServer::reserve();
+    // One mail in flight, so that the first failure is exactly one attempt.
+    let app = TestApp::builder()
+        .mail_url(down.url())
+        .setting("mail_concurrency", 1)
+        .spawn()
+        .await;
+    app.given_list("newsletter").await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let answer = app
+            .signup("newsletter", &format!("held{i}@example.jp"))
+            .await;
+        ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+
+    // Two probes have failed after the first attempt: the relay has been down a while.
+    assert!(
+        eventually(|| async { metric(&app.metrics().await, FAILED) >= 3 }).await,
+        "the relay is probed"
+    );
+    let metrics = app.metrics().await;
+    assert_eq!(metric(&metrics, "consentry_mail_relay_up"), 0, "{metrics}");
+    let failed = metric(&metrics, FAILED);
+    // The next probe is 4 s after the second. Per-mail retries (100-400 ms apart, as before
+    // the relay was tracked) spend an attempt on each of the 20 mails within this second.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let after = metric(&app.metrics().await, FAILED);
+    assert!(
+        after <= failed + 1,
+        "{failed} then {after} failed attempts: only probes try"
+    );
+    let mut spent = 0;
+    for id in &ids {
+        spent += app.mail_attempts(id).await;
+    }
+    assert_eq!(
+        spent,
+        i64::try_from(after).unwrap(),
+        "held mails spent nothing"
+    );
+    assert!(
+        !metrics.contains(r#"outcome="given_up""#),
+        "nothing is given up: {metrics}"
+    );
+
+    let smtp = down.start();
+    let mails = smtp.wait_for(20).await;
+    let mut to: Vec<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), 20, "every held mail arrives");
+    assert!(
+        eventually(|| async {
+            metric(
+                &app.metrics().await,
+                r#"consentry_mail_attempts_total{outcome="sent"}"#,
+            ) == 20
+        })
+        .await
+    );
+    assert_eq!(smtp.mails().len(), 20, "each once");
+    assert_eq!(metric(&app.metrics().await, "consentry_mail_relay_up"), 1);
+}
+
 #[tokio::test]
 async fn a_restart_with_a_queued_mail_loses_nothing() {
     let down = DownSmtpServer::reserve();
