@@ -1,6 +1,8 @@
 //! The loop every outbox worker runs (mail, webhooks): wake at once when a transaction
 //! queued work, otherwise poll for retries; claim due jobs with a lease (SKIP LOCKED on
-//! PostgreSQL) so several instances never run one job at once; stop between jobs.
+//! PostgreSQL) so several instances never run one job at once; stop between jobs. A lease
+//! is short and renewed while its job is worked on, and names its instance, so a dead
+//! instance's jobs come back within seconds and a restarted one takes its own back at once.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -17,8 +19,8 @@ use crate::domain::job_kind::OutboxKind;
 
 /// How long a claimed job stays invisible to other workers; renewed every [`RENEW`] while it
 /// is being worked on, so an instance that dies gives its jobs back within one lease.
-const LEASE: chrono::Duration = chrono::Duration::seconds(20);
-const RENEW: Duration = Duration::from_secs(5);
+const LEASE: chrono::Duration = chrono::Duration::seconds(6);
+const RENEW: Duration = Duration::from_secs(2);
 const BATCH: i64 = 32;
 const POLL: Duration = Duration::from_secs(1);
 
@@ -31,21 +33,44 @@ pub enum Claim {
     Wait(Duration),
 }
 
-/// Runs `deliver` on each due job of `kind`, up to `concurrency` at once and as many as
+/// This instance's name on its leases: the host and the port it serves on. Two live
+/// instances cannot share both; the same instance started again has the same name.
+pub fn instance_name(address: std::net::SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", address.port())
+}
+
+/// One worker's queue: the jobs of `kind`, claimed under `owner`'s name.
+pub struct Queue {
+    pub db: Db,
+    pub kind: OutboxKind,
+    /// Jobs in flight at once.
+    pub concurrency: usize,
+    /// Notified when a transaction queued a job of this kind.
+    pub wake: Arc<Notify>,
+    pub owner: Arc<str>,
+}
+
+/// Runs `deliver` on each due job of the queue, up to its concurrency at once and as many as
 /// `pace` allows, until `stop` turns true; the jobs already claimed are finished first.
-pub async fn run<P, F, Fut>(
-    db: Db,
-    kind: OutboxKind,
-    concurrency: usize,
-    wake: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-    pace: P,
-    deliver: F,
-) where
+pub async fn run<P, F, Fut>(queue: Queue, mut stop: watch::Receiver<bool>, pace: P, deliver: F)
+where
     P: Fn() -> Claim,
     F: Fn(OutboxRow) -> Fut,
     Fut: Future<Output = ()>,
 {
+    let Queue {
+        db,
+        kind,
+        concurrency,
+        wake,
+        owner,
+    } = queue;
     loop {
         if *stop.borrow() {
             return;
@@ -63,8 +88,16 @@ pub async fn run<P, F, Fut>(
             }
         };
         let now = clock::now();
+        let owner = owner.clone();
         let claimed = db
-            .run(move |conn| outbox::claim_due(conn, kind, now, LEASE, limit))
+            .run(move |conn| {
+                let lease = outbox::Lease {
+                    owner: &owner,
+                    length: LEASE,
+                    limit,
+                };
+                outbox::claim_due(conn, kind, now, &lease)
+            })
             .await;
         match claimed {
             Ok(jobs) if !jobs.is_empty() => {

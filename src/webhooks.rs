@@ -20,7 +20,7 @@ use crate::domain::event_kind::EventKind;
 use crate::domain::ids::SenderId;
 use crate::domain::job_kind::OutboxKind;
 use crate::domain::webhook::{is_public, signature, WebhookUrl};
-use crate::jobs::{next_attempt, Claim, Retries};
+use crate::jobs::{next_attempt, Claim, Queue, Retries};
 
 pub struct WebhookWorker {
     pub db: Db,
@@ -46,19 +46,16 @@ impl WebhookWorker {
     }
 
     /// Runs until `stop` turns true; the jobs already claimed are finished first.
-    pub async fn run(self, stop: watch::Receiver<bool>) {
-        let (db, wake) = (self.db.clone(), self.wake.clone());
-        // One at a time: a receiver sees a sender's events in the order they happened.
-        crate::jobs::run(
-            db,
-            OutboxKind::Webhook,
-            1,
-            wake,
-            stop,
-            || Claim::Batch,
-            |job| self.deliver(job),
-        )
-        .await;
+    pub async fn run(self, owner: Arc<str>, stop: watch::Receiver<bool>) {
+        let queue = Queue {
+            db: self.db.clone(),
+            kind: OutboxKind::Webhook,
+            // One at a time: a receiver sees a sender's events in the order they happened.
+            concurrency: 1,
+            wake: self.wake.clone(),
+            owner,
+        };
+        crate::jobs::run(queue, stop, || Claim::Batch, |job| self.deliver(job)).await;
     }
 
     async fn deliver(&self, job: OutboxRow) {

@@ -25,6 +25,8 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    /// The instance that holds (or last held) the lease, as [`claim_due`] was told.
+    pub locked_by: Option<String>,
 }
 
 impl OutboxRow {
@@ -51,6 +53,7 @@ impl OutboxRow {
             last_error: None,
             created_at: at,
             sent_at: None,
+            locked_by: None,
         }
     }
 }
@@ -87,19 +90,25 @@ pub fn lock_abuse_key(conn: &mut DbConn, abuse_key: &str) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Claims up to `limit` due jobs of `kind` for `lease`: they are invisible to other workers
-/// until the lease ends or the job is settled.
+/// What claims a lease: the instance (`owner`, see `jobs::Instance`), for how long, how many.
+pub struct Lease<'a> {
+    pub owner: &'a str,
+    pub length: Duration,
+    pub limit: i64,
+}
+
+/// Claims up to `lease.limit` due jobs of `kind`: they are invisible to other workers until
+/// the lease ends or the job is settled.
 pub fn claim_due(
     conn: &mut DbConn,
     kind: OutboxKind,
     now: NaiveDateTime,
-    lease: Duration,
-    limit: i64,
+    lease: &Lease,
 ) -> Result<Vec<OutboxRow>, StoreError> {
-    let until = now + lease;
+    let (until, owner, limit) = (now + lease.length, lease.owner, lease.limit);
     match conn {
         DbConn::Postgres(pg) => Ok(diesel::sql_query(
-            "UPDATE outbox SET locked_until = $1 WHERE id IN ( \
+            "UPDATE outbox SET locked_until = $1, locked_by = $5 WHERE id IN ( \
                  SELECT id FROM outbox WHERE kind = $2 AND status = 'queued' \
                  AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until < $3) \
                  ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
@@ -109,6 +118,7 @@ pub fn claim_due(
         .bind::<diesel::sql_types::Text, _>(kind)
         .bind::<diesel::sql_types::Timestamp, _>(now)
         .bind::<diesel::sql_types::BigInt, _>(limit)
+        .bind::<diesel::sql_types::Text, _>(owner)
         .load(pg)?),
         sqlite => write_transaction(sqlite, |conn| {
             let due: Vec<OutboxRow> = outbox::table
@@ -126,7 +136,7 @@ pub fn claim_due(
                 .load(conn)?;
             let ids: Vec<&str> = due.iter().map(|j| j.id.as_str()).collect();
             diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
-                .set(outbox::locked_until.eq(until))
+                .set((outbox::locked_until.eq(until), outbox::locked_by.eq(owner)))
                 .execute(conn)?;
             Ok(due)
         }),
@@ -175,6 +185,20 @@ pub fn release(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
         .set(outbox::locked_until.eq(None::<NaiveDateTime>))
         .execute(conn)?;
     Ok(())
+}
+
+/// Ends the leases `owner` still holds: called when an instance starts, before its workers
+/// run, so the jobs an earlier run of it left leased (killed mid-send) go out at once.
+/// Only the same instance can name itself (`jobs::Instance`), so no live worker's lease ends.
+pub fn release_all_of(conn: &mut DbConn, owner: &str) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        outbox::table
+            .filter(outbox::locked_by.eq(owner))
+            .filter(outbox::status.eq(OutboxStatus::Queued))
+            .filter(outbox::locked_until.is_not_null()),
+    )
+    .set(outbox::locked_until.eq(None::<NaiveDateTime>))
+    .execute(conn)?)
 }
 
 /// Jobs still queued (for metrics and tests).

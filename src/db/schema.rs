@@ -166,6 +166,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        locked_by -> Nullable<Text>,
     }
 }
 

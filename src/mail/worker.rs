@@ -26,6 +26,7 @@ use crate::domain::ids::ConsentId;
 use crate::domain::job_kind::OutboxKind;
 use crate::domain::status::ConsentStatus;
 use crate::domain::token::{sign, Action, LinkClaims};
+use crate::jobs::Queue;
 use crate::secrets::Secrets;
 
 pub struct MailWorker {
@@ -57,15 +58,18 @@ struct MailContext {
 }
 
 impl MailWorker {
-    /// Runs until `stop` turns true; a job in flight is finished first.
-    pub async fn run(self, stop: watch::Receiver<bool>) {
-        let (db, wake) = (self.db.clone(), self.wake.clone());
-        let concurrency = self.settings.mail.concurrency;
+    /// Runs until `stop` turns true, claiming under `owner`'s name; a job in flight is
+    /// finished first.
+    pub async fn run(self, owner: Arc<str>, stop: watch::Receiver<bool>) {
+        let queue = Queue {
+            db: self.db.clone(),
+            kind: OutboxKind::Mail,
+            concurrency: self.settings.mail.concurrency,
+            wake: self.wake.clone(),
+            owner,
+        };
         let pace = || self.relay.claim(Instant::now());
-        crate::jobs::run(db, OutboxKind::Mail, concurrency, wake, stop, pace, |job| {
-            self.deliver(job)
-        })
-        .await;
+        crate::jobs::run(queue, stop, pace, |job| self.deliver(job)).await;
     }
 
     async fn deliver(&self, job: OutboxRow) {

@@ -311,3 +311,50 @@ async fn a_mail_is_tried_for_a_time_not_a_count_and_then_recorded_as_failed() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn an_instance_that_starts_takes_back_its_own_leases_and_no_one_else_s() {
+    use consentry::db::outbox::{claim_due, enqueue, release_all_of, Lease, OutboxRow};
+    use consentry::db::schema::senders;
+    use consentry::db::write_transaction;
+    use consentry::domain::ids::SenderId;
+    use consentry::domain::job_kind::OutboxKind;
+    use diesel::prelude::*;
+
+    let app = spawn_app().await;
+    let claimed = app
+        .db
+        .run(|conn| {
+            let sender: SenderId = senders::table.select(senders::id).first(conn)?;
+            let lease = |owner| Lease {
+                owner,
+                length: chrono::Duration::minutes(10),
+                limit: 1,
+            };
+            // In one transaction, so the app's own mail worker cannot take a job in between.
+            write_transaction(conn, |conn| {
+                let at = consentry::clock::now() - chrono::Duration::hours(1);
+                for _ in 0..2 {
+                    let job =
+                        OutboxRow::new(OutboxKind::Mail, &sender, None, None, "{}".into(), at);
+                    enqueue(conn, &job)?;
+                }
+                let now = consentry::clock::now();
+                let ours = claim_due(conn, OutboxKind::Mail, now, &lease("host:1"))?;
+                let theirs = claim_due(conn, OutboxKind::Mail, now, &lease("host:2"))?;
+                assert_eq!((ours.len(), theirs.len()), (1, 1));
+                assert_eq!(release_all_of(conn, "host:1")?, 1, "only our lease ends");
+                let again = claim_due(conn, OutboxKind::Mail, now, &lease("host:3"))?;
+                Ok((ours[0].id.clone(), again))
+            })
+        })
+        .await
+        .unwrap();
+    let (ours, again) = claimed;
+    let again: Vec<String> = again.into_iter().map(|j| j.id).collect();
+    assert_eq!(
+        again,
+        [ours],
+        "our job is due again at once; theirs keeps its lease"
+    );
+}

@@ -9,6 +9,7 @@ mod batch;
 mod chain;
 mod cli;
 mod complaints;
+mod crashes;
 mod delivery;
 mod dkim;
 mod doi;

@@ -3,6 +3,7 @@
 //! keeps every message it receives so tests can read headers, bodies and links.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -120,6 +121,7 @@ fn extract_links(text: &str) -> Vec<String> {
 pub struct SmtpServer {
     port: u16,
     mails: Arc<Mutex<Vec<ReceivedMail>>>,
+    hold: Arc<AtomicBool>,
     shutdown: watch::Sender<bool>,
     acceptor: JoinHandle<()>,
 }
@@ -145,11 +147,18 @@ impl SmtpServer {
         let listener = socket.listen(1024)?;
         let port = listener.local_addr()?.port();
         let mails = Arc::new(Mutex::new(Vec::new()));
+        let hold = Arc::new(AtomicBool::new(false));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let acceptor = tokio::spawn(accept_loop(listener, Arc::clone(&mails), shutdown_rx));
+        let acceptor = tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&mails),
+            Arc::clone(&hold),
+            shutdown_rx,
+        ));
         Ok(SmtpServer {
             port,
             mails,
+            hold,
             shutdown,
             acceptor,
         })
@@ -162,6 +171,12 @@ impl SmtpServer {
     /// `smtp://127.0.0.1:<port>`
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// While on, a received message is stored but its `250` is not sent: the sender is left
+    /// waiting mid-delivery, as with a slow relay.
+    pub fn hold_replies(&self, on: bool) {
+        self.hold.store(on, Ordering::SeqCst);
     }
 
     /// The messages received so far, in arrival order.
@@ -249,6 +264,7 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 async fn accept_loop(
     listener: TcpListener,
     mails: Arc<Mutex<Vec<ReceivedMail>>>,
+    hold: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
@@ -259,12 +275,12 @@ async fn accept_loop(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
-                    let mails = Arc::clone(&mails);
+                    let (mails, hold) = (Arc::clone(&mails), Arc::clone(&hold));
                     let mut shutdown = shutdown.clone();
                     connections.spawn(async move {
                         tokio::select! {
                             () = stopped(&mut shutdown) => {}
-                            _ = handle_connection(stream, mails) => {}
+                            _ = handle_connection(stream, mails, hold) => {}
                         }
                     });
                 }
@@ -316,6 +332,7 @@ fn envelope_address(argument: &str) -> String {
 async fn handle_connection(
     stream: TcpStream,
     mails: Arc<Mutex<Vec<ReceivedMail>>>,
+    hold: Arc<AtomicBool>,
 ) -> io::Result<()> {
     let mut reader = BufReader::new(stream);
     reply(&mut reader, "220 localhost ESMTP test\r\n").await?;
@@ -368,6 +385,9 @@ async fn handle_connection(
                     raw: String::from_utf8_lossy(&raw).into_owned(),
                 };
                 mails.lock().unwrap().push(mail);
+                while hold.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 reply(&mut reader, "250 2.0.0 OK: queued\r\n").await?;
             }
             "AUTH" => {
