@@ -260,27 +260,28 @@ fn main() -> anyhow::Result<()> {
 
     let pid = server.child.id();
     println!("server RSS after start {:.0} MiB", server_rss(pid));
-    let measure =
-        |name: &str, make: Box<dyn Fn(u64) -> Vec<u8> + Send + Sync>| -> anyhow::Result<f64> {
-            let make = std::sync::Arc::new(make);
-            let warm = make.clone();
-            runtime.block_on(load::run_with(
-                address,
-                connections,
-                Duration::from_secs(1),
-                move |i| warm(i),
-            ))?;
-            let report = runtime.block_on(load::run_with(
-                address,
-                connections,
-                Duration::from_secs(seconds),
-                move |i| make(i),
-            ))?;
-            println!("{name:<40} {report}");
-            println!("{:<40} server RSS now {:.0} MiB", "", server_rss(pid));
-            anyhow::ensure!(report.errors == 0, "{name}: {} errors", report.errors);
-            Ok(report.rate())
-        };
+    let measure = |name: &str,
+                   make: Box<dyn Fn(u64) -> load::Template + Send + Sync>|
+     -> anyhow::Result<f64> {
+        let make = std::sync::Arc::new(make);
+        let warm = make.clone();
+        runtime.block_on(load::run_with(
+            address,
+            connections,
+            Duration::from_secs(1),
+            move |i| warm(i),
+        ))?;
+        let report = runtime.block_on(load::run_with(
+            address,
+            connections,
+            Duration::from_secs(seconds),
+            move |i| make(i),
+        ))?;
+        println!("{name:<40} {report}");
+        println!("{:<40} server RSS now {:.0} MiB", "", server_rss(pid));
+        anyhow::ensure!(report.errors == 0, "{name}: {} errors", report.errors);
+        Ok(report.rate())
+    };
 
     let health = measure(
         "GET /healthz",

@@ -96,7 +96,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let measure = |name: &str, request: &Vec<u8>| -> anyhow::Result<f64> {
+    let measure = |name: &str, request: &load::Template| -> anyhow::Result<f64> {
         runtime.block_on(load::run(
             address,
             request.clone(),
