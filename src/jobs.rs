@@ -45,6 +45,27 @@ pub fn instance_name(address: std::net::SocketAddr) -> String {
     format!("{host}:{}", address.port())
 }
 
+/// This instance's lease name; the jobs an earlier run of it left leased (a kill -9
+/// mid-send) are due again at once rather than when their leases end. Called as `serve`
+/// starts, before its workers run.
+pub async fn take_back_own_leases(db: &Db, address: std::net::SocketAddr) -> Arc<str> {
+    let owner: Arc<str> = instance_name(address).into();
+    let name = owner.clone();
+    let released = db
+        .run(move |conn| outbox::release_all_of(conn, &name))
+        .await;
+    match released {
+        Ok(0) => {}
+        Ok(count) => {
+            tracing::info!(count, instance = %owner, "took back the outbox jobs an earlier run of this instance had leased")
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot take back this instance's leases; they end within seconds")
+        }
+    }
+    owner
+}
+
 /// One worker's queue: the jobs of `kind`, claimed under `owner`'s name.
 pub struct Queue {
     pub db: Db,

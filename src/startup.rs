@@ -263,7 +263,7 @@ impl Application {
             self.metrics.clone(),
         )));
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let owner = take_back_own_leases(self.state.db.clone(), self.address).await;
+        let owner = crate::jobs::take_back_own_leases(&self.state.db, self.address).await;
         let mut workers = Vec::new();
         if let Some(w) = self.mail_worker.take() {
             workers.push(tokio::spawn(w.run(owner.clone(), stopped.clone())));
@@ -286,24 +286,4 @@ impl Application {
         tracing::info!("server stopped");
         result
     }
-}
-
-/// This instance's lease name; the jobs an earlier run of it left leased (a kill -9
-/// mid-send) are due again at once rather than when their leases end.
-async fn take_back_own_leases(db: Db, address: std::net::SocketAddr) -> Arc<str> {
-    let owner: Arc<str> = crate::jobs::instance_name(address).into();
-    let name = owner.clone();
-    let released = db
-        .run(move |conn| crate::db::outbox::release_all_of(conn, &name))
-        .await;
-    match released {
-        Ok(0) => {}
-        Ok(count) => {
-            tracing::info!(count, instance = %owner, "took back the outbox jobs an earlier run of this instance had leased")
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot take back this instance's leases; they end within seconds")
-        }
-    }
-    owner
 }
