@@ -92,10 +92,14 @@ pub struct HttpSettings {
     /// Streaming batch checks one sender may run at once in this instance.
     #[serde(deserialize_with = "values::number")]
     pub batch_checks_per_sender: usize,
-    /// Answers a batch check holds while its client is still sending (a client that reads
-    /// only after sending everything); past it, the batch waits for the client to read.
+    /// Answers a batch check holds in memory while its client is still sending (a client
+    /// that reads only after sending everything); past it they spill to a temporary file.
     #[serde(deserialize_with = "values::number")]
     pub batch_hold_bytes: usize,
+    /// Answers a batch check may spill to its temporary file (unlinked, so gone with the
+    /// request); past it, the batch waits for the client to read.
+    #[serde(deserialize_with = "values::number")]
+    pub batch_spool_bytes: u64,
     /// Largest complaint report or pasted headers accepted (an ARF report with the whole
     /// reported mail); larger → `413`.
     #[serde(deserialize_with = "values::number")]

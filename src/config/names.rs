@@ -47,7 +47,8 @@ pub const NAMES: &[Name] = &[
         "http.batch_checks_per_sender",
         "4",
     ),
-    name("batch_hold_bytes", "http.batch_hold_bytes", "67108864"),
+    name("batch_hold_bytes", "http.batch_hold_bytes", "4194304"),
+    name("batch_spool_bytes", "http.batch_spool_bytes", "1073741824"),
     name("max_report_bytes", "http.max_report_bytes", "1048576"),
     name(
         "stream_send_timeout_ms",

@@ -1,9 +1,11 @@
 //! `POST /v1/check`: a stream of addresses in (NDJSON `{"email": ...}` or text lines), a
 //! stream of answers out, one per non-blank input line, in order. Lines are handled in
 //! chunks on the blocking pool, two chunks in flight; answers the client has not taken yet
-//! are held up to `CONSENTRY_BATCH_HOLD_BYTES` (see `batch_answers`), so memory stays bounded
-//! however long the stream is. The batch is recorded as one `checked` ledger event named in the
-//! `Consentry-Check-Receipt` header.
+//! are held in memory up to `CONSENTRY_BATCH_HOLD_BYTES` and past it in a temporary file up
+//! to `CONSENTRY_BATCH_SPOOL_BYTES` (see `batch_answers`), so memory stays bounded however
+//! long the stream is and a client that reads only after sending gets every answer. The
+//! batch is recorded as one `checked` ledger event named in the `Consentry-Check-Receipt`
+//! header.
 
 use std::collections::VecDeque;
 
@@ -17,7 +19,7 @@ use tokio::task::JoinHandle;
 use utoipa::IntoParams;
 
 use super::auth::SenderKey;
-use super::batch_answers::{Answers, ChunkOut};
+use super::batch_answers::{Answers, Bounds, ChunkOut};
 use super::check::unsubscribe_url;
 use super::error::{ApiError, Problem};
 use super::lists::load_list;
@@ -50,7 +52,7 @@ enum Format {
     request_body(content((String = "application/x-ndjson"), (String = "text/plain")),
         description = "one `{\"email\": \"...\"}` per line (or text/plain, one address per line)"),
     responses((status = 200, content_type = "application/x-ndjson",
-        description = "one `{\"email\", \"allowed\", \"reason\", \"consent_id\"?, \"unsubscribe_url\"?}` per line; header `Consentry-Check-Receipt` names the ledger event, written when the stream ends; a batch with no addresses checks nothing and records no event"),
+        description = "one `{\"email\", \"allowed\", \"reason\", \"consent_id\"?, \"unsubscribe_url\"?}` per line; header `Consentry-Check-Receipt` names the ledger event, written when the stream ends; a batch with no addresses checks nothing and records no event. Any HTTP/1.1 client works: answers a client has not read yet (because it sends its whole list first) are held, in memory up to `CONSENTRY_BATCH_HOLD_BYTES` and then in a temporary file up to `CONSENTRY_BATCH_SPOOL_BYTES`, and handed over in order when it reads"),
         (status = 404, body = Problem), (status = 415, body = Problem)),
     security(("bearer" = [])))]
 pub async fn check_batch(
@@ -121,7 +123,11 @@ impl Batch {
         let mut complete = true;
         let http = &self.state.settings.http;
         let ends_by = tokio::time::Instant::now() + http.stream_max;
-        let mut answers = Answers::new(tx, http.batch_hold_bytes, http.stream_send_timeout);
+        let bounds = Bounds {
+            memory: http.batch_hold_bytes,
+            spool: http.batch_spool_bytes,
+        };
+        let mut answers = Answers::new(tx, bounds, http.stream_send_timeout);
         let mut input_done = false;
         while !input_done {
             if tokio::time::Instant::now() > ends_by {

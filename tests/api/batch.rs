@@ -219,14 +219,27 @@ async fn a_sender_s_open_batches_are_limited_and_leave_other_senders_theirs() {
 
 #[tokio::test]
 async fn a_client_that_sends_its_whole_list_before_reading_gets_every_answer() {
+    whole_list_then_read(1_000_000, None).await;
+}
+
+#[tokio::test]
+async fn answers_past_the_memory_hold_wait_in_a_spool_file_for_a_client_that_reads_last() {
+    // 64 KiB in memory, less than one chunk of answers: nearly all of them go through the
+    // spool, and a chunk larger than the memory bound must not wait for the client.
+    whole_list_then_read(200_000, Some(65_536)).await;
+}
+
+/// Sends `lines` addresses as Python's requests or Ruby's Net::HTTP do: the whole body first,
+/// then reads the answer, with a small receive buffer.
+async fn whole_list_then_read(lines: usize, memory_hold: Option<usize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // As Python's requests or Ruby's Net::HTTP do: the whole body first, then the answer.
-    let app = TestApp::builder()
-        .setting("stream_send_timeout_ms", 3000)
-        .spawn()
-        .await;
+    let mut builder = TestApp::builder().setting("stream_send_timeout_ms", 3000);
+    if let Some(bytes) = memory_hold {
+        builder = builder.setting("batch_hold_bytes", bytes);
+    }
+    let app = builder.spawn().await;
     app.given_list("newsletter").await;
-    let lines = 500_000;
     let body: String = (0..lines)
         .map(|i| format!("reader{i}@example.jp\n"))
         .collect();
@@ -247,7 +260,37 @@ async fn a_client_that_sends_its_whole_list_before_reading_gets_every_answer() {
     let mut answer = Vec::new();
     reader.read_to_end(&mut answer).await.unwrap();
 
-    let answer = String::from_utf8_lossy(&answer);
-    let answered = answer.matches("\"reason\":\"not_found\"").count();
+    let body = String::from_utf8(dechunk(&answer)).expect("UTF-8 answers");
+    let mut answered = 0;
+    for line in body.lines() {
+        let email = format!("\"email\":\"reader{answered}@example.jp\"");
+        assert!(line.contains(&email), "answer {answered} in order: {line}");
+        assert!(line.contains("\"reason\":\"not_found\""), "{line}");
+        answered += 1;
+    }
     assert_eq!(answered, lines, "every line is answered");
+}
+
+/// The body of a raw HTTP/1.1 response sent with `Transfer-Encoding: chunked`.
+fn dechunk(response: &[u8]) -> Vec<u8> {
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let mut rest = &response[head_end + 4..];
+    let mut body = Vec::new();
+    loop {
+        let line_end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a size line");
+        let size = std::str::from_utf8(&rest[..line_end]).expect("a hex size");
+        let size = usize::from_str_radix(size.trim(), 16).expect("a hex size");
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
 }
