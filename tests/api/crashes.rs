@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::smtp::SmtpServer;
-use crate::support::{consentry_cli, event_of, eventually, json_output, list_body, BASE_URL};
+use crate::support::{consentry_cli, event_of, eventually, list_body, BASE_URL};
 
 const SIGNUPS: usize = 24;
 
@@ -33,27 +33,8 @@ fn serve(database_url: &str, bind: &str, mail_url: &str, log: &Path) -> Child {
 
 /// A sender with a good standing (no probation cap) and its key, made through the CLI.
 fn seed(database_url: &str) -> String {
-    let cli = |args: &[&str]| json_output(consentry_cli(database_url).args(args));
-    let sender = cli(&[
-        "sender",
-        "create",
-        "--name",
-        "Shop",
-        "--legal-name",
-        "Shop KK",
-        "--postal-address",
-        "1-2-3 Chiyoda",
-        "--contact",
-        "privacy@shop.example.jp",
-        "--standing",
-        "good",
-        "--json",
-    ]);
-    let sender = sender["id"].as_str().unwrap();
-    let key = cli(&[
-        "key", "create", "--sender", sender, "--role", "sender", "--json",
-    ]);
-    key["key"].as_str().unwrap().to_owned()
+    let sender = crate::support::cli_sender(database_url, &["--standing", "good"]);
+    crate::support::cli_key(database_url, &sender, "sender")
 }
 
 async fn ready(client: &reqwest::Client, url: &str) {
@@ -151,31 +132,23 @@ async fn kill_mid_delivery_then(restart: bool) {
     // relay saw on every copy.
     let mails = smtp.wait_for(SIGNUPS).await;
     for (email, id) in &consents {
-        let recorded = eventually(|| async {
-            let consent: Value = client
+        let consent = || async {
+            let answer = client
                 .get(format!("{next_url}/v1/consents/{id}"))
                 .bearer_auth(&key)
                 .send()
                 .await
-                .unwrap()
-                .json()
-                .await
                 .unwrap();
-            crate::support::event_kinds(&consent)
+            answer.json::<Value>().await.unwrap()
+        };
+        let recorded = eventually(|| async {
+            crate::support::event_kinds(&consent().await)
                 .iter()
                 .any(|k| k == "confirmation_sent")
         })
         .await;
         assert!(recorded, "{email}: confirmation_sent recorded");
-        let consent: Value = client
-            .get(format!("{next_url}/v1/consents/{id}"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let consent = consent().await;
         let recorded_id = event_of(&consent, "confirmation_sent")["data"]["message_id"]
             .as_str()
             .unwrap()

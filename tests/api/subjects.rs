@@ -225,29 +225,9 @@ async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
     use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let (database_url, _postgres) = crate::support::test_database(dir.path());
-    let cli = |args: &[&str]| {
-        crate::support::json_output(crate::support::consentry_cli(&database_url).args(args))
-    };
-    let sender = cli(&[
-        "sender",
-        "create",
-        "--name",
-        "Shop",
-        "--legal-name",
-        "Shop KK",
-        "--postal-address",
-        "1-2-3 Chiyoda",
-        "--contact",
-        "privacy@shop.example.jp",
-        "--json",
-    ]);
-    let sender = sender["id"].as_str().unwrap();
-    let key = cli(&[
-        "key", "create", "--sender", sender, "--role", "sender", "--json",
-    ]);
-    let auditor = cli(&[
-        "key", "create", "--sender", sender, "--role", "auditor", "--json",
-    ]);
+    let sender = crate::support::cli_sender(&database_url, &[]);
+    let key = crate::support::cli_key(&database_url, &sender, "sender");
+    let auditor = crate::support::cli_key(&database_url, &sender, "auditor");
     let smtp = crate::support::smtp::SmtpServer::start().await;
     let log_path = dir.path().join("serve.log");
     // Port 0: the server keeps the port it binds, and its log says which one it got.
@@ -270,10 +250,9 @@ async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
         })
         .await
     );
-    let key = key["key"].as_str().unwrap();
     let created = client
         .post(format!("{url}/v1/lists"))
-        .bearer_auth(key)
+        .bearer_auth(&key)
         .json(&crate::support::list_body("news"))
         .send()
         .await
@@ -281,7 +260,7 @@ async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
     assert_eq!(created.status(), 201);
     let signup = client
         .post(format!("{url}/v1/consents"))
-        .bearer_auth(key)
+        .bearer_auth(&key)
         .json(&json!({"list": "news", "email": "Taro.Secret@example.jp",
                       "evidence": {"ip": "198.51.100.23", "user_agent": "Mozilla/5.0 secret-agent"}}))
         .send()
@@ -298,14 +277,14 @@ async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
     assert_eq!(client.post(&confirm).send().await.unwrap().status(), 200);
     let erased = client
         .delete(format!("{url}/v1/subjects?email=taro.secret@example.jp"))
-        .bearer_auth(key)
+        .bearer_auth(&key)
         .send()
         .await
         .unwrap();
     assert_eq!(erased.status(), 200);
     let export = client
         .get(format!("{url}/v1/audit/events"))
-        .bearer_auth(auditor["key"].as_str().unwrap())
+        .bearer_auth(&auditor)
         .send()
         .await
         .unwrap()
@@ -326,7 +305,7 @@ async fn no_log_line_carries_the_address_or_a_link_even_at_debug_level() {
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("request"), "debug logging was on: {log}");
     let token = confirm.rsplit('/').next().unwrap();
-    for secret in ["taro.secret", "198.51.100.23", "secret-agent", token, key] {
+    for secret in ["taro.secret", "198.51.100.23", "secret-agent", token, &key] {
         assert!(
             !log.to_lowercase().contains(&secret.to_lowercase()),
             "{secret} was logged"

@@ -60,6 +60,34 @@ pub fn json_output(command: &mut std::process::Command) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// A sender made with `consentry sender create`, as an operator would; `extra` adds flags
+/// (`--standing good`, say). Its id.
+pub fn cli_sender(database_url: &str, extra: &[&str]) -> String {
+    let sender = json_output(
+        consentry_cli(database_url)
+            .args([
+                "sender",
+                "create",
+                "--name",
+                "Shop",
+                "--legal-name",
+                "Shop KK",
+            ])
+            .args(["--postal-address", "1-2-3 Chiyoda"])
+            .args(["--contact", "privacy@shop.example.jp", "--json"])
+            .args(extra),
+    );
+    sender["id"].as_str().unwrap().to_owned()
+}
+
+/// A key made with `consentry key create` for `sender` in `role`; its secret.
+pub fn cli_key(database_url: &str, sender: &str, role: &str) -> String {
+    let key = json_output(consentry_cli(database_url).args([
+        "key", "create", "--sender", sender, "--role", role, "--json",
+    ]));
+    key["key"].as_str().unwrap().to_owned()
+}
+
 /// The `consentry` binary with a clean environment on `database_url`.
 pub fn consentry_cli(database_url: &str) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"));

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 pub use app::{spawn_app, test_settings, test_settings_with, TestApp, TestAppBuilder, BASE_URL};
-pub use cli::{consentry_cli, json_output, seed, seed_sender, SeededSender};
+pub use cli::{cli_key, cli_sender, consentry_cli, json_output, seed, seed_sender, SeededSender};
 pub use database::{test_database, PostgresDb, TestDatabase};
 pub use requests::{problem_code, Answer};
 
