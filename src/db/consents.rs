@@ -45,13 +45,12 @@ pub fn find_consent(
     sender_id: &SenderId,
     id: &ConsentId,
 ) -> Result<Option<ConsentRow>, StoreError> {
-    Ok(consents::table
+    let rows: Vec<ConsentRow> = crate::on_backend!(conn, |c| consents::table
         .find(id)
         .filter(consents::sender_id.eq(sender_id))
         .select(ConsentRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .next())
+        .load(c))?;
+    Ok(rows.into_iter().next())
 }
 
 /// A consent by id alone: for links, where the signed token is the authority.
@@ -59,18 +58,16 @@ pub fn find_consent_by_id(
     conn: &mut DbConn,
     id: &ConsentId,
 ) -> Result<Option<ConsentRow>, StoreError> {
-    Ok(consents::table
+    let rows: Vec<ConsentRow> = crate::on_backend!(conn, |c| consents::table
         .find(id)
         .select(ConsentRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .next())
+        .load(c))?;
+    Ok(rows.into_iter().next())
 }
 
 pub fn insert_consent(conn: &mut DbConn, row: &ConsentRow) -> Result<(), StoreError> {
-    diesel::insert_into(consents::table)
-        .values(row)
-        .execute(conn)?;
+    let query = diesel::insert_into(consents::table).values(row);
+    crate::on_backend!(conn, |c| query.execute(c))?;
     Ok(())
 }
 
@@ -83,13 +80,13 @@ pub fn set_consent_status(
 ) -> Result<(), StoreError> {
     let target = consents::table.find(id);
     if status == ConsentStatus::Confirmed {
-        diesel::update(target)
-            .set((consents::status.eq(status), consents::confirmed_at.eq(at)))
-            .execute(conn)?;
+        let query = diesel::update(target)
+            .set((consents::status.eq(status), consents::confirmed_at.eq(at)));
+        crate::on_backend!(conn, |c| query.execute(c))?;
     } else {
-        diesel::update(target)
-            .set((consents::status.eq(status), consents::ended_at.eq(at)))
-            .execute(conn)?;
+        let query =
+            diesel::update(target).set((consents::status.eq(status), consents::ended_at.eq(at)));
+        crate::on_backend!(conn, |c| query.execute(c))?;
     }
     Ok(())
 }
@@ -100,12 +97,11 @@ pub fn note_mail_enqueued(
     id: &ConsentId,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    diesel::update(consents::table.find(id))
-        .set((
-            consents::mail_count.eq(consents::mail_count + 1),
-            consents::last_mailed_at.eq(at),
-        ))
-        .execute(conn)?;
+    let query = diesel::update(consents::table.find(id)).set((
+        consents::mail_count.eq(consents::mail_count + 1),
+        consents::last_mailed_at.eq(at),
+    ));
+    crate::on_backend!(conn, |c| query.execute(c))?;
     Ok(())
 }
 
@@ -116,12 +112,11 @@ pub fn rotate_nonce(
     nonce: &str,
     expires_at: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    diesel::update(consents::table.find(id))
-        .set((
-            consents::nonce.eq(nonce),
-            consents::expires_at.eq(expires_at),
-        ))
-        .execute(conn)?;
+    let query = diesel::update(consents::table.find(id)).set((
+        consents::nonce.eq(nonce),
+        consents::expires_at.eq(expires_at),
+    ));
+    crate::on_backend!(conn, |c| query.execute(c))?;
     Ok(())
 }
 
@@ -132,13 +127,13 @@ pub fn count_mailed_from_ip(
     client_ip_key: &str,
     since: NaiveDateTime,
 ) -> Result<i64, StoreError> {
-    Ok(consents::table
+    let query = consents::table
         .filter(consents::sender_id.eq(sender_id))
         .filter(consents::client_ip_key.eq(client_ip_key))
         .filter(consents::requested_at.gt(since))
         .filter(consents::mail_count.gt(0))
-        .count()
-        .get_result(conn)?)
+        .count();
+    Ok(crate::on_backend!(conn, |c| query.get_result(c))?)
 }
 
 /// Pending consents whose time ran out, oldest first.
@@ -147,13 +142,13 @@ pub fn due_expiries(
     now: NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<ConsentRow>, StoreError> {
-    Ok(consents::table
+    Ok(crate::on_backend!(conn, |c| consents::table
         .filter(consents::status.eq(ConsentStatus::Pending))
         .filter(consents::expires_at.le(now))
         .order(consents::expires_at.asc())
         .limit(limit)
         .select(ConsentRow::as_select())
-        .load(conn)?)
+        .load(c))?)
 }
 
 /// Every consent of a subscription, oldest first.
@@ -161,11 +156,11 @@ pub fn consents_of_subscription(
     conn: &mut DbConn,
     subscription_id: &SubscriptionId,
 ) -> Result<Vec<ConsentRow>, StoreError> {
-    Ok(consents::table
+    Ok(crate::on_backend!(conn, |c| consents::table
         .filter(consents::subscription_id.eq(subscription_id))
         .order(consents::requested_at.asc())
         .select(ConsentRow::as_select())
-        .load(conn)?)
+        .load(c))?)
 }
 
 /// Ended consents of a sender whose personal data is still kept although they ended before
@@ -176,7 +171,7 @@ pub fn due_for_minimising(
     cutoff: NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<ConsentRow>, StoreError> {
-    Ok(consents::table
+    Ok(crate::on_backend!(conn, |c| consents::table
         .filter(consents::sender_id.eq(sender_id))
         .filter(consents::minimised_at.is_null())
         .filter(consents::ended_at.lt(cutoff))
@@ -188,7 +183,7 @@ pub fn due_for_minimising(
         .order(consents::ended_at.asc())
         .limit(limit)
         .select(ConsentRow::as_select())
-        .load(conn)?)
+        .load(c))?)
 }
 
 /// Records that the consent's personal data is being erased; false if that was recorded

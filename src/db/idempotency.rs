@@ -13,16 +13,13 @@ pub fn find_answer(
     sender_id: &SenderId,
     key: &str,
 ) -> Result<Option<(String, i64, String)>, StoreError> {
-    Ok(idempotency_keys::table
-        .find((sender_id, key))
-        .select((
-            idempotency_keys::request_sha256,
-            idempotency_keys::response_status,
-            idempotency_keys::response_body,
-        ))
-        .load(conn)?
-        .into_iter()
-        .next())
+    let query = idempotency_keys::table.find((sender_id, key)).select((
+        idempotency_keys::request_sha256,
+        idempotency_keys::response_status,
+        idempotency_keys::response_body,
+    ));
+    let rows: Vec<_> = crate::on_backend!(conn, |c| query.load(c))?;
+    Ok(rows.into_iter().next())
 }
 
 pub fn store_answer(
@@ -33,16 +30,15 @@ pub fn store_answer(
     status: i64,
     body: &str,
 ) -> Result<(), StoreError> {
-    diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::sender_id.eq(sender_id),
-            idempotency_keys::key.eq(key),
-            idempotency_keys::request_sha256.eq(request_sha256),
-            idempotency_keys::response_status.eq(status),
-            idempotency_keys::response_body.eq(body),
-            idempotency_keys::created_at.eq(crate::clock::now()),
-        ))
-        .execute(conn)?;
+    let query = diesel::insert_into(idempotency_keys::table).values((
+        idempotency_keys::sender_id.eq(sender_id),
+        idempotency_keys::key.eq(key),
+        idempotency_keys::request_sha256.eq(request_sha256),
+        idempotency_keys::response_status.eq(status),
+        idempotency_keys::response_body.eq(body),
+        idempotency_keys::created_at.eq(crate::clock::now()),
+    ));
+    crate::on_backend!(conn, |c| query.execute(c))?;
     Ok(())
 }
 

@@ -59,9 +59,8 @@ impl OutboxRow {
 }
 
 pub fn enqueue(conn: &mut DbConn, job: &OutboxRow) -> Result<(), StoreError> {
-    diesel::insert_into(outbox::table)
-        .values(job)
-        .execute(conn)?;
+    let query = diesel::insert_into(outbox::table).values(job);
+    crate::on_backend!(conn, |c| query.execute(c))?;
     Ok(())
 }
 
@@ -71,12 +70,12 @@ pub fn count_mail_for_abuse_key(
     abuse_key: &str,
     since: NaiveDateTime,
 ) -> Result<i64, StoreError> {
-    Ok(outbox::table
+    let query = outbox::table
         .filter(outbox::kind.eq(OutboxKind::Mail))
         .filter(outbox::abuse_key.eq(abuse_key))
         .filter(outbox::created_at.gt(since))
-        .count()
-        .get_result(conn)?)
+        .count();
+    Ok(crate::on_backend!(conn, |c| query.get_result(c))?)
 }
 
 /// Serialises cap checks for one abuse key across PostgreSQL instances for the rest of the
@@ -144,14 +143,13 @@ pub fn claim_due(
 }
 
 pub fn mark_sent(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<(), StoreError> {
-    diesel::update(outbox::table.find(id))
-        .set((
-            outbox::status.eq(OutboxStatus::Sent),
-            outbox::sent_at.eq(at),
-            outbox::locked_until.eq(None::<NaiveDateTime>),
-            outbox::attempts.eq(outbox::attempts + 1),
-        ))
-        .execute(conn)?;
+    let query = diesel::update(outbox::table.find(id)).set((
+        outbox::status.eq(OutboxStatus::Sent),
+        outbox::sent_at.eq(at),
+        outbox::locked_until.eq(None::<NaiveDateTime>),
+        outbox::attempts.eq(outbox::attempts + 1),
+    ));
+    crate::on_backend!(conn, |c| query.execute(c))?;
     Ok(())
 }
 
@@ -167,23 +165,22 @@ pub fn mark_attempt_failed(
     } else {
         OutboxStatus::Failed
     };
-    diesel::update(outbox::table.find(id))
-        .set((
-            outbox::status.eq(status),
-            outbox::attempts.eq(outbox::attempts + 1),
-            outbox::last_error.eq(error),
-            outbox::locked_until.eq(None::<NaiveDateTime>),
-            outbox::next_attempt_at.eq(retry_at.unwrap_or_else(crate::clock::now)),
-        ))
-        .execute(conn)?;
+    let query = diesel::update(outbox::table.find(id)).set((
+        outbox::status.eq(status),
+        outbox::attempts.eq(outbox::attempts + 1),
+        outbox::last_error.eq(error),
+        outbox::locked_until.eq(None::<NaiveDateTime>),
+        outbox::next_attempt_at.eq(retry_at.unwrap_or_else(crate::clock::now)),
+    ));
+    crate::on_backend!(conn, |c| query.execute(c))?;
     Ok(())
 }
 
 /// Gives a claimed job back without an attempt: due as before, claimable at once.
 pub fn release(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
-    diesel::update(outbox::table.find(id))
-        .set(outbox::locked_until.eq(None::<NaiveDateTime>))
-        .execute(conn)?;
+    let query =
+        diesel::update(outbox::table.find(id)).set(outbox::locked_until.eq(None::<NaiveDateTime>));
+    crate::on_backend!(conn, |c| query.execute(c))?;
     Ok(())
 }
 

@@ -58,14 +58,13 @@ pub fn find_subscription(
     list_id: &ListId,
     address_key: &str,
 ) -> Result<Option<SubscriptionRow>, StoreError> {
-    Ok(subscriptions::table
+    let rows: Vec<SubscriptionRow> = crate::on_backend!(conn, |c| subscriptions::table
         .filter(subscriptions::sender_id.eq(sender_id))
         .filter(subscriptions::list_id.eq(list_id))
         .filter(subscriptions::address_key.eq(address_key))
         .select(SubscriptionRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .next())
+        .load(c))?;
+    Ok(rows.into_iter().next())
 }
 
 /// Every subscription of an address with one sender (all lists).
@@ -85,18 +84,16 @@ pub fn find_subscription_by_id(
     conn: &mut DbConn,
     id: &SubscriptionId,
 ) -> Result<Option<SubscriptionRow>, StoreError> {
-    Ok(subscriptions::table
+    let rows: Vec<SubscriptionRow> = crate::on_backend!(conn, |c| subscriptions::table
         .find(id)
         .select(SubscriptionRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .next())
+        .load(c))?;
+    Ok(rows.into_iter().next())
 }
 
 pub fn insert_subscription(conn: &mut DbConn, row: &SubscriptionRow) -> Result<(), StoreError> {
-    diesel::insert_into(subscriptions::table)
-        .values(row)
-        .execute(conn)?;
+    let query = diesel::insert_into(subscriptions::table).values(row);
+    crate::on_backend!(conn, |c| query.execute(c))?;
     Ok(())
 }
 
@@ -108,16 +105,15 @@ pub fn point_subscription(
     email: &str,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    diesel::update(subscriptions::table.find(id))
-        .set((
-            subscriptions::status.eq(consent.status.subscription_status()),
-            subscriptions::current_consent_id.eq(&consent.id),
-            subscriptions::confirmed_at.eq(consent.confirmed_at),
-            subscriptions::evidence_sha256.eq(&consent.evidence_sha256),
-            subscriptions::email.eq(email),
-            subscriptions::updated_at.eq(at),
-        ))
-        .execute(conn)?;
+    let query = diesel::update(subscriptions::table.find(id)).set((
+        subscriptions::status.eq(consent.status.subscription_status()),
+        subscriptions::current_consent_id.eq(&consent.id),
+        subscriptions::confirmed_at.eq(consent.confirmed_at),
+        subscriptions::evidence_sha256.eq(&consent.evidence_sha256),
+        subscriptions::email.eq(email),
+        subscriptions::updated_at.eq(at),
+    ));
+    crate::on_backend!(conn, |c| query.execute(c))?;
     Ok(())
 }
 
