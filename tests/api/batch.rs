@@ -233,7 +233,6 @@ async fn answers_past_the_memory_hold_wait_in_a_spool_file_for_a_client_that_rea
 /// then reads the answer, with a small receive buffer.
 async fn whole_list_then_read(lines: usize, memory_hold: Option<usize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // As Python's requests or Ruby's Net::HTTP do: the whole body first, then the answer.
     let mut builder = TestApp::builder().setting("stream_send_timeout_ms", 3000);
     if let Some(bytes) = memory_hold {
         builder = builder.setting("batch_hold_bytes", bytes);

@@ -11,20 +11,7 @@ use crate::support::{
 async fn keys_made_by_the_cli_work_until_the_cli_revokes_them() {
     let dir = tempfile::tempdir().unwrap();
     let (database_url, _postgres) = test_database(dir.path());
-    let sender = json_output(consentry(&database_url).args([
-        "sender",
-        "create",
-        "--name",
-        "Shop",
-        "--legal-name",
-        "Shop KK",
-        "--postal-address",
-        "1-2-3 Chiyoda, Tokyo",
-        "--contact",
-        "privacy@shop.example.jp",
-        "--json",
-    ]));
-    let sender_id = sender["id"].as_str().unwrap();
+    let sender_id = &crate::support::cli_sender(&database_url, &[]);
     let key = json_output(consentry(&database_url).args([
         "key", "create", "--sender", sender_id, "--role", "sender", "--json",
     ]));
