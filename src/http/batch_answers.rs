@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
+use crate::flows::check::BatchSummary;
+
 /// One chunk of answers and what it adds to the receipt.
 pub struct ChunkOut {
     pub bytes: Bytes,
@@ -121,13 +123,15 @@ impl Answers {
         self.hand_over(Until::AllSent).await
     }
 
-    /// What the receipt records: (answers sent, of them allowed, SHA-256 hex of their bytes).
-    pub fn receipt(self) -> (u64, u64, String) {
-        (
-            self.count,
-            self.allowed,
-            hex::encode(self.digest.finalize()),
-        )
+    /// What the receipt records of the answers handed over; `complete` says whether the
+    /// batch ran to the end of its list.
+    pub fn receipt(self, complete: bool) -> BatchSummary {
+        BatchSummary {
+            count: self.count,
+            allowed: self.allowed,
+            results_sha256: hex::encode(self.digest.finalize()),
+            complete,
+        }
     }
 
     /// Breaks the transfer off with an error the client sees as a broken body.
@@ -304,13 +308,13 @@ mod tests {
         };
         let finish = async move {
             let finished = answers.finish().await;
-            (finished, answers.receipt())
+            (finished, answers.receipt(true))
         };
-        let ((finished, (count_sent, allowed, digest)), all) = tokio::join!(finish, reader);
+        let ((finished, summary), all) = tokio::join!(finish, reader);
         assert!(finished.is_ok(), "finish gave up");
-        assert_eq!(count_sent, count as u64);
-        assert_eq!(allowed, (count / 2) as u64);
-        assert_eq!(digest, hex::encode(Sha256::digest(&all)));
+        assert_eq!(summary.count, count as u64);
+        assert_eq!(summary.allowed, (count / 2) as u64);
+        assert_eq!(summary.results_sha256, hex::encode(Sha256::digest(&all)));
         all
     }
 

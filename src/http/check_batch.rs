@@ -191,8 +191,7 @@ impl Batch {
         if answers.finish().await.is_err() {
             complete = false;
         }
-        let (count, allowed, digest) = answers.receipt();
-        self.record(count, allowed, digest, complete).await;
+        self.record(answers.receipt(complete)).await;
     }
 
     fn spawn_chunk(&self, lines: Vec<Bytes>) -> JoinHandle<Result<ChunkOut, StoreError>> {
@@ -209,17 +208,11 @@ impl Batch {
 
     /// One `checked` event: the count and digest of exactly the answers that were sent. A
     /// batch that answered nothing checked nothing and leaves no event.
-    async fn record(self, count: u64, allowed: u64, results_sha256: String, complete: bool) {
-        if count == 0 {
+    async fn record(self, summary: BatchSummary) {
+        if summary.count == 0 {
             return;
         }
         let (sender_id, receipt, slug) = (self.sender_id, self.receipt, self.slug);
-        let summary = BatchSummary {
-            count,
-            allowed,
-            results_sha256,
-            complete,
-        };
         let result = self
             .state
             .db
