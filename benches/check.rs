@@ -1,41 +1,30 @@
 //! Throughput of the consent path on SQLite, against `consentry serve` in a child process:
 //! single checks/s next to `/healthz`, a 1,000,000-address batch check against 1,000,000
-//! subscriptions (addresses/s and the server's peak RSS), and signups/s with mail enqueued.
+//! subscriptions (addresses/s and the server's peak RSS). Signups have their own benchmark
+//! (`benches/signups.rs`).
 //! Prints figures; asserts nothing.
 //!
 //! `cargo bench --bench check` (`BENCH_SUBSCRIPTIONS`, `BENCH_SECONDS`, `BENCH_CONNECTIONS`).
 
 #[path = "load.rs"]
 mod load;
+#[path = "server.rs"]
+mod server;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use consentry::clock;
 use consentry::db::consents::ConsentRow;
 use consentry::db::schema::{consents, subscriptions};
 use consentry::db::subscriptions::SubscriptionRow;
-use consentry::db::{self, lists, DbConn};
-use consentry::domain::api_key::Role;
+use consentry::db::{self, DbConn};
 use consentry::domain::email::{AddressHasher, EmailAddress};
-use consentry::domain::ids::{ConsentId, SenderId, SubscriptionId};
-use consentry::domain::list::ConsentText;
-use consentry::domain::sender::SenderProfile;
+use consentry::domain::ids::{ConsentId, SubscriptionId};
 use consentry::domain::status::{ConsentStatus, SubscriptionStatus};
 use diesel::prelude::*;
 use futures_util::StreamExt;
-use secrecy::ExposeSecret;
-
-const PEPPER: &str = "bench-pepper-bench-pepper-bench-pepper-0123456789";
-const TOKEN_KEYS: &str = "b1:YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktMDEyMzQ1Njc4OQ";
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use server::{env_number, proc_status_mib, seed_sender, Seeded, Server, PEPPER};
 
 fn email(i: u64) -> String {
     format!("user{i}@example.jp")
@@ -45,26 +34,15 @@ fn email(i: u64) -> String {
 fn seed(database_url: &str, n: u64) -> anyhow::Result<String> {
     let url = db::DatabaseUrl::parse(database_url)?;
     let db = db::open(&url, 2)?;
-    let profile = SenderProfile::parse("Bench", "Bench KK", "Tokyo", "b@example.jp", None, "JP")?;
-    let sender_id = SenderId::parse(&consentry::cli::sender::create_sender_in(
-        &db,
-        profile,
-        Some(consentry::domain::standing::Standing::Good),
-    )?)?;
-    let (_, key) = consentry::cli::key::create_key(&db, sender_id.as_str(), Role::Sender)?;
-    let text = ConsentText::parse("I agree to receive offers.")?;
+    let Seeded {
+        sender_id,
+        key,
+        list,
+    } = seed_sender(&db)?;
     let now = clock::now();
-    let (list, first) = lists::new_list_rows(
-        &sender_id,
-        "newsletter",
-        "Offers".into(),
-        &text,
-        "https://example.jp/p".into(),
-        "ja",
-        now,
-    );
-    lists::insert_list(&mut *db.get()?, &list, &first)?;
-
+    let text_sha256 = consentry::domain::list::ConsentText::parse("I agree to receive offers.")?
+        .sha256()
+        .to_owned();
     let hasher = AddressHasher::new(PEPPER.as_bytes());
     let mut conn = db.get()?;
     let DbConn::Sqlite(lite) = &mut *conn else {
@@ -97,7 +75,7 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<String> {
                 subscription_id: sub_id,
                 status: ConsentStatus::Confirmed,
                 locale: "ja".into(),
-                consent_text_sha256: text.sha256().to_owned(),
+                consent_text_sha256: text_sha256.clone(),
                 collection_method: "web_form".into(),
                 source_url: None,
                 collected_at: None,
@@ -127,68 +105,7 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<String> {
         "seeded {n} confirmed subscriptions in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    Ok(key.expose_secret().to_owned())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-struct Server {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(database_url: &str, dir: &std::path::Path) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let child = Command::new(env!("CARGO_BIN_EXE_consentry"))
-            .arg("serve")
-            .env("CONSENTRY_DATABASE_URL", database_url)
-            .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
-            .env("CONSENTRY_PEPPER", PEPPER)
-            .env("CONSENTRY_TOKEN_KEYS", TOKEN_KEYS)
-            .env(
-                "CONSENTRY_MAIL_URL",
-                format!("file://{}", dir.join("mail").display()),
-            )
-            .env("CONSENTRY_SENDER_RATE_PER_SECOND", "10000000")
-            .env("CONSENTRY_SENDER_BURST", "10000000")
-            .env("CONSENTRY_LOG", "error")
-            .stdout(Stdio::null())
-            .spawn()?;
-        let address: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(address).is_ok() {
-                return Ok(Self { child, address });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        anyhow::bail!("server did not start")
-    }
-
-    /// Peak resident set size of the server process (VmHWM), in MiB.
-    fn peak_rss_mib(&self) -> f64 {
-        proc_status_mib(self.child.id(), "VmHWM:")
-    }
-}
-
-fn proc_status_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    Ok(key)
 }
 
 fn server_rss(pid: u32) -> f64 {
@@ -247,7 +164,7 @@ fn main() -> anyhow::Result<()> {
     let database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let key = seed(&database_url, subscriptions)?;
     let server = Server::start(&database_url, dir.path())?;
-    println!("server pid {}", server.child.id());
+    println!("server pid {}", server.pid());
     let address = server.address;
     let auth = format!("Bearer {key}");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -258,7 +175,7 @@ fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
-    let pid = server.child.id();
+    let pid = server.pid();
     println!("server RSS after start {:.0} MiB", server_rss(pid));
     let measure = |name: &str,
                    make: Box<dyn Fn(u64) -> load::Template + Send + Sync>|
@@ -309,24 +226,5 @@ fn main() -> anyhow::Result<()> {
         proc_status_mib(pid, "RssFile:"),
     );
 
-    let signup_auth = auth.clone();
-    // Every request a new address, across the warm-up and the measured run.
-    let next = std::sync::atomic::AtomicU64::new(0);
-    measure(
-        "POST /v1/consents (new address, mail enqueued)",
-        Box::new(move |_| {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let body = format!("{{\"list\":\"newsletter\",\"email\":\"new{i}@example.org\"}}");
-            load::request(
-                "POST",
-                "/v1/consents",
-                &[
-                    ("Authorization", &signup_auth),
-                    ("Content-Type", "application/json"),
-                ],
-                Some(body.as_bytes()),
-            )
-        }),
-    )?;
     Ok(())
 }

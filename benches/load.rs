@@ -8,9 +8,10 @@
 //! client, so the client spends as little of a small machine's CPU as it can.
 //!
 //! Counting:
-//! - `requests`: complete responses with a `2xx` status;
-//! - `errors`: complete responses with any other status, plus every transport
-//!   failure (failed connect, reset, early close, malformed response);
+//! - `requests`: complete responses with a `2xx` status (and, for a request
+//!   made with [`Template::expecting`], a body that contains what it expects);
+//! - `errors`: complete responses with any other status or body, plus every
+//!   transport failure (failed connect, reset, early close, malformed response);
 //! - `p50`/`p99`: latency of every complete response, from just before the
 //!   request is handed to hyper to the end of its body (an HDR histogram with
 //!   three significant figures).
@@ -41,9 +42,9 @@ use tokio::net::TcpStream;
 /// What one load run measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadReport {
-    /// Complete responses with a 2xx status.
+    /// Complete responses with a 2xx status and the expected body.
     pub requests: u64,
-    /// Non-2xx responses plus transport failures (connect, reset, early close, bad framing).
+    /// Other responses plus transport failures (connect, reset, early close, bad framing).
     pub errors: u64,
     /// Wall time from the start of the run (all connections open) to its end.
     pub elapsed: Duration,
@@ -88,9 +89,18 @@ pub struct Template {
     path: String,
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Bytes,
+    expect: Option<&'static [u8]>,
 }
 
 impl Template {
+    /// Counts a response as a success only when its body contains `needle` (a signup's
+    /// `"confirmation":"queued"`, a check's `"allowed":true`), not for any `2xx`.
+    #[must_use]
+    pub fn expecting(mut self, needle: &'static str) -> Self {
+        self.expect = Some(needle.as_bytes());
+        self
+    }
+
     fn build(&self) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
@@ -132,6 +142,7 @@ pub fn request(
         path: path.to_owned(),
         headers: headers.iter().map(parse).collect(),
         body: Bytes::copy_from_slice(body.unwrap_or_default()),
+        expect: None,
     }
 }
 
@@ -166,17 +177,36 @@ pub async fn run_with<F>(
 where
     F: Fn(u64) -> Template + Send + Sync + 'static,
 {
-    if connections == 0 {
+    run_across(&[addr], connections, duration, make).await
+}
+
+/// Like [`run_with`], with the connections spread over several servers in
+/// turn (connection `i` to `addrs[i % addrs.len()]`), measured as one run.
+///
+/// # Errors
+///
+/// As for [`run`], and when `addrs` is empty.
+pub async fn run_across<F>(
+    addrs: &[SocketAddr],
+    connections: usize,
+    duration: Duration,
+    make: F,
+) -> io::Result<LoadReport>
+where
+    F: Fn(u64) -> Template + Send + Sync + 'static,
+{
+    if connections == 0 || addrs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "load: connections must be at least 1",
+            "load: connections and servers must be at least 1",
         ));
     }
     // Open every connection first, so that a server that is not there fails
     // the run at once and connection set-up is not part of the measurement.
     let mut senders = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        senders.push(connect(addr).await?);
+    for i in 0..connections {
+        let addr = addrs[i % addrs.len()];
+        senders.push((addr, connect(addr).await?));
     }
     let source = Arc::new(Source {
         make: Box::new(make),
@@ -186,7 +216,7 @@ where
     let deadline = start + duration;
     let handles: Vec<_> = senders
         .into_iter()
-        .map(|sender| tokio::spawn(worker(addr, sender, Arc::clone(&source), deadline)))
+        .map(|(addr, sender)| tokio::spawn(worker(addr, sender, Arc::clone(&source), deadline)))
         .collect();
     let mut total = Tally::new();
     for handle in handles {
@@ -243,19 +273,25 @@ impl Tally {
     }
 }
 
-/// Sends one request and reads its whole body; the status if it all arrived.
+/// Sends one request and reads its whole body; whether it succeeded, if it all
+/// arrived: a 2xx status and, when `expect` is given, a body that contains it.
 async fn exchange(
     sender: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
-) -> Result<hyper::StatusCode, hyper::Error> {
+    expect: Option<&[u8]>,
+) -> Result<bool, hyper::Error> {
     sender.ready().await?;
     let response = sender.send_request(request).await?;
     let status = response.status();
     let mut body = response.into_body();
+    let mut seen = Vec::new();
     while let Some(frame) = body.frame().await {
-        frame?;
+        if let (Some(data), Some(_)) = (frame?.data_ref(), expect) {
+            seen.extend_from_slice(data);
+        }
     }
-    Ok(status)
+    let expected = expect.is_none_or(|needle| seen.windows(needle.len()).any(|w| w == needle));
+    Ok(status.is_success() && expected)
 }
 
 /// One connection's loop: request, whole response, repeat until the deadline.
@@ -286,17 +322,18 @@ async fn worker(
             sender = None;
             continue;
         }
-        let request = (source.make)(source.seq.fetch_add(1, Ordering::Relaxed)).build();
+        let template = (source.make)(source.seq.fetch_add(1, Ordering::Relaxed));
+        let request = template.build();
         let sent = Instant::now();
-        let Ok(outcome) = tokio::time::timeout_at(deadline, exchange(current, request)).await
-        else {
+        let exchanged = exchange(current, request, template.expect);
+        let Ok(outcome) = tokio::time::timeout_at(deadline, exchanged).await else {
             break;
         };
         match outcome {
-            Ok(status) => {
+            Ok(succeeded) => {
                 let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                 let _ = tally.latency.record(micros.max(1));
-                if status.is_success() {
+                if succeeded {
                     tally.ok += 1;
                 } else {
                     tally.errors += 1;

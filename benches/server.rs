@@ -1,0 +1,138 @@
+//! The benchmark programs' server: `consentry serve` in a child process, a sender with a
+//! key and a list to drive it, and the process's memory figures.
+//!
+//! Include it with `#[path = "server.rs"] mod server;`. The binary is the one cargo built
+//! for this benchmark, or `BENCH_SERVER_BIN` when set, so that two builds (before and after
+//! a change) can be measured by the same benchmark program.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use consentry::clock;
+use consentry::db::{lists, Db};
+use consentry::domain::api_key::Role;
+use consentry::domain::ids::SenderId;
+use consentry::domain::list::ConsentText;
+use consentry::domain::sender::SenderProfile;
+use secrecy::ExposeSecret;
+
+pub const PEPPER: &str = "bench-pepper-bench-pepper-bench-pepper-0123456789";
+pub const TOKEN_KEYS: &str = "b1:YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktMDEyMzQ1Njc4OQ";
+
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The sender "Bench" in good standing, its sender key and the list `newsletter`.
+pub struct Seeded {
+    pub sender_id: SenderId,
+    pub key: String,
+    pub list: consentry::db::lists::ListRow,
+}
+
+/// Creates the sender, its key and its list.
+pub fn seed_sender(db: &Db) -> anyhow::Result<Seeded> {
+    let profile = SenderProfile::parse("Bench", "Bench KK", "Tokyo", "b@example.jp", None, "JP")?;
+    let sender_id = SenderId::parse(&consentry::cli::sender::create_sender_in(
+        db,
+        profile,
+        Some(consentry::domain::standing::Standing::Good),
+    )?)?;
+    let (_, key) = consentry::cli::key::create_key(db, sender_id.as_str(), Role::Sender)?;
+    let text = ConsentText::parse("I agree to receive offers.")?;
+    let (list, first) = lists::new_list_rows(
+        &sender_id,
+        "newsletter",
+        "Offers".into(),
+        &text,
+        "https://example.jp/p".into(),
+        "ja",
+        clock::now(),
+    );
+    lists::insert_list(&mut *db.get()?, &list, &first)?;
+    Ok(Seeded {
+        sender_id,
+        key: key.expose_secret().to_owned(),
+        list,
+    })
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A running `consentry serve`, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub address: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts a server on `database_url` that writes its mail under `dir/mail`, with the
+    /// per-sender rate limit out of the way, and waits until it accepts connections.
+    pub fn start(database_url: &str, dir: &Path) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let binary = std::env::var_os("BENCH_SERVER_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_consentry")),
+            PathBuf::from,
+        );
+        let child = Command::new(binary)
+            .arg("serve")
+            .env("CONSENTRY_DATABASE_URL", database_url)
+            .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
+            .env("CONSENTRY_PEPPER", PEPPER)
+            .env("CONSENTRY_TOKEN_KEYS", TOKEN_KEYS)
+            .env(
+                "CONSENTRY_MAIL_URL",
+                format!("file://{}", dir.join("mail").display()),
+            )
+            .env("CONSENTRY_SENDER_RATE_PER_SECOND", "10000000")
+            .env("CONSENTRY_SENDER_BURST", "10000000")
+            .env("CONSENTRY_LOG", "error")
+            .stdout(Stdio::null())
+            .spawn()?;
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(address).is_ok() {
+                return Ok(Self { child, address });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::bail!("server did not start")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident set size of the server process (VmHWM), in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        proc_status_mib(self.child.id(), "VmHWM:")
+    }
+}
+
+/// A `/proc/PID/status` figure in kB (`VmRSS:`, `RssAnon:`, ...), in MiB.
+pub fn proc_status_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
