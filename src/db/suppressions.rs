@@ -58,14 +58,21 @@ fn binding(
     address_key: &str,
     erasures_count: bool,
 ) -> Result<bool, StoreError> {
-    let mut query = suppressions::table
-        .filter(suppressions::scope.eq_any([sender_id.as_str(), GLOBAL]))
-        .filter(suppressions::address_key.eq(address_key))
-        .into_boxed();
-    if !erasures_count {
-        query = query.filter(suppressions::reason.ne(ERASED));
-    }
-    Ok(query.count().get_result::<i64>(conn)? > 0)
+    // Two equalities rather than `eq_any`: an `IN` list is never a cached statement.
+    let query = suppressions::table
+        .filter(
+            suppressions::scope
+                .eq(sender_id.as_str())
+                .or(suppressions::scope.eq(GLOBAL)),
+        )
+        .filter(suppressions::address_key.eq(address_key));
+    let count: i64 = if erasures_count {
+        crate::on_backend!(conn, |c| query.count().get_result(c))?
+    } else {
+        let query = query.filter(suppressions::reason.ne(ERASED));
+        crate::on_backend!(conn, |c| query.count().get_result(c))?
+    };
+    Ok(count > 0)
 }
 
 /// Of `address_keys`, those suppressed for this sender (sender scope or global).

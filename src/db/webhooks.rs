@@ -34,12 +34,11 @@ pub fn find_webhook(
     conn: &mut DbConn,
     sender_id: &SenderId,
 ) -> Result<Option<WebhookRow>, StoreError> {
-    Ok(webhooks::table
+    let rows: Vec<WebhookRow> = crate::on_backend!(conn, |c| webhooks::table
         .find(sender_id)
         .select(WebhookRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .next())
+        .load(c))?;
+    Ok(rows.into_iter().next())
 }
 
 /// Creates or replaces the sender's endpoint (the last of two concurrent writes wins).

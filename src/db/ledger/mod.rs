@@ -103,28 +103,32 @@ pub fn append_event(
     };
     let hash = chain_hash(&prev_hash, &fields.canonical());
     let row = EventRow::new(&fields, at, prev_hash, hash);
-    diesel::insert_into(events::table)
+    // On the backend's own connection, so these run as cached statements (every event
+    // of every flow passes here).
+    crate::on_backend!(conn, |c| diesel::insert_into(events::table)
         .values(&row)
-        .execute(conn)?;
+        .execute(c))?;
     if let Some(pii) = pii {
-        diesel::insert_into(event_pii::table)
-            .values((
-                event_pii::event_id.eq(&row.id),
-                event_pii::email.eq(pii.email),
-                event_pii::ip.eq(pii.ip),
-                event_pii::user_agent.eq(pii.user_agent),
-                event_pii::note.eq(pii.note),
-                event_pii::salt.eq(pii.salt),
-            ))
-            .execute(conn)?;
+        let values = (
+            event_pii::event_id.eq(&row.id),
+            event_pii::email.eq(pii.email),
+            event_pii::ip.eq(pii.ip),
+            event_pii::user_agent.eq(pii.user_agent),
+            event_pii::note.eq(pii.note),
+            event_pii::salt.eq(pii.salt),
+        );
+        crate::on_backend!(conn, |c| diesel::insert_into(event_pii::table)
+            .values(values)
+            .execute(c))?;
     }
-    diesel::update(chain_heads::table.find(sender_id))
-        .set((
-            chain_heads::seq.eq(seq),
-            chain_heads::hash.eq(&row.hash),
-            chain_heads::updated_at.eq(at),
-        ))
-        .execute(conn)?;
+    let head = (
+        chain_heads::seq.eq(seq),
+        chain_heads::hash.eq(&row.hash),
+        chain_heads::updated_at.eq(at),
+    );
+    crate::on_backend!(conn, |c| diesel::update(chain_heads::table.find(sender_id))
+        .set(head)
+        .execute(c))?;
     Ok(row)
 }
 
