@@ -110,8 +110,10 @@ where
         };
         let now = clock::now();
         let owner = owner.clone();
+        // Claims, renewals and outcomes are writes like a signup's: on SQLite they queue
+        // with them for the group writer, in turn, instead of racing it for the lock.
         let claimed = db
-            .run(move |conn| {
+            .write(move |conn| {
                 let lease = outbox::Lease {
                     owner: &owner,
                     length: LEASE,
@@ -168,7 +170,7 @@ where
                 .collect();
             let until = clock::now() + LEASE;
             if let Err(error) = db
-                .run(move |conn| outbox::renew_leases(conn, &ids, until))
+                .write(move |conn| outbox::renew_leases(conn, &ids, until))
                 .await
             {
                 tracing::warn!(%error, "cannot renew outbox leases");

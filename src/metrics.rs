@@ -8,18 +8,22 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
+use std::sync::atomic::Ordering;
+
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
-use crate::db::Pool;
+use crate::db::Db;
 
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    write_groups: IntCounter,
+    grouped_writes: IntCounter,
     mail: IntCounterVec,
     relay_up: IntGauge,
     standing: IntGaugeVec,
@@ -55,6 +59,16 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
+        let write_groups = IntCounter::new(
+            "db_write_groups_total",
+            "Shared write transactions committed (group commit, SQLite)",
+        )?;
+        let grouped_writes = IntCounter::new(
+            "db_grouped_writes_total",
+            "Writes committed in shared write transactions (their ratio to db_write_groups_total is the mean group size)",
+        )?;
+        registry.register(Box::new(write_groups.clone()))?;
+        registry.register(Box::new(grouped_writes.clone()))?;
         registry.register(Box::new(mail.clone()))?;
         let relay_up = IntGauge::new(
             "mail_relay_up",
@@ -91,6 +105,8 @@ impl Metrics {
             requests,
             latency,
             pool,
+            write_groups,
+            grouped_writes,
             mail,
             relay_up,
             standing,
@@ -139,8 +155,9 @@ impl Metrics {
         self.latency.with_label_values(&labels).observe(seconds);
     }
 
-    /// The text exposition, with pool gauges read at scrape time.
-    pub fn render(&self, pool: &Pool) -> Result<String, prometheus::Error> {
+    /// The text exposition, with pool gauges and group commit counts read at scrape time.
+    pub fn render(&self, db: &Db) -> Result<String, prometheus::Error> {
+        let pool = db.pool();
         let state = pool.state();
         let idle = i64::from(state.idle_connections);
         self.pool.with_label_values(&["idle"]).set(idle);
@@ -150,10 +167,22 @@ impl Metrics {
         self.pool
             .with_label_values(&["max"])
             .set(i64::from(pool.max_size()));
+        if let Some(committed) = db.write_groups() {
+            catch_up(&self.write_groups, committed.groups.load(Ordering::Relaxed));
+            catch_up(
+                &self.grouped_writes,
+                committed.writes.load(Ordering::Relaxed),
+            );
+        }
         let mut out = Vec::new();
         prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
+}
+
+/// Brings a counter up to a total counted elsewhere (it only ever grows).
+fn catch_up(counter: &IntCounter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
 }
 
 /// Middleware: time every request, count it under its route pattern, log one line.

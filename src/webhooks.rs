@@ -126,7 +126,7 @@ impl WebhookWorker {
         let job_id = job.id.clone();
         let result = self
             .db
-            .run(move |conn| {
+            .write(move |conn| {
                 let now = clock::now();
                 write_transaction(conn, |conn| match outcome {
                     Ok(()) => outbox::mark_sent(conn, &job.id, now),

@@ -3,6 +3,9 @@
 
 use diesel::connection::SimpleConnection;
 
+use std::sync::Arc;
+
+use super::group::{Committed, GroupWriter};
 use super::pool::{connect, migrate, ConnectionManager};
 use super::{Backend, DatabaseUrl, DbConn, Pool, PooledConn, StoreError};
 
@@ -13,6 +16,8 @@ pub struct Db {
     pool: Pool,
     backend: Backend,
     url: DatabaseUrl,
+    /// SQLite only: the thread that commits [`Db::write`]s in groups.
+    writer: Option<Arc<GroupWriter>>,
 }
 
 std::thread_local! {
@@ -21,12 +26,19 @@ std::thread_local! {
 }
 
 impl Db {
-    pub fn new(pool: Pool, url: &DatabaseUrl) -> Self {
-        Self {
+    /// The handle over `pool`; on SQLite this starts the group writer's thread, which ends
+    /// when the last clone of the handle is dropped.
+    pub fn new(pool: Pool, url: &DatabaseUrl) -> std::io::Result<Self> {
+        let writer = match url.backend() {
+            Backend::Sqlite => Some(Arc::new(GroupWriter::start(url)?)),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
             pool,
             backend: url.backend(),
             url: url.clone(),
-        }
+            writer,
+        })
     }
 
     /// Runs a short read. On SQLite it runs on the calling thread with that thread's own
@@ -78,6 +90,11 @@ impl Db {
         &self.pool
     }
 
+    /// What group commit has committed so far (SQLite; `None` on PostgreSQL).
+    pub fn write_groups(&self) -> Option<&Committed> {
+        self.writer.as_deref().map(GroupWriter::committed)
+    }
+
     /// Runs `f` with a pooled connection on the blocking thread pool, so diesel never blocks
     /// the async reactor.
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -86,6 +103,25 @@ impl Db {
         T: Send + 'static,
     {
         self.spawn(f).await.map_err(|_| StoreError::Cancelled)?
+    }
+
+    /// Runs a write transaction that may share its commit with concurrent ones. `f` runs
+    /// inside an already open transaction (a [`write_transaction`] in it is a savepoint), so
+    /// it must not do anything a rollback cannot undo; it is answered only once the shared
+    /// transaction has committed, and its own failure rolls back only its own writes. On
+    /// SQLite this is group commit ([`super::group`]); on PostgreSQL, where writers do not
+    /// queue for one lock and a commit costs one round trip, it is [`Db::run`].
+    ///
+    /// [`write_transaction`]: super::write_transaction
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.write(f).await,
+            None => self.run(f).await,
+        }
     }
 
     /// Starts `f` with a pooled connection on the blocking thread pool and returns its
@@ -142,5 +178,5 @@ pub fn open(url: &DatabaseUrl, pool_size: u32) -> anyhow::Result<Db> {
     for version in &applied {
         tracing::info!(version, "applied migration");
     }
-    Ok(Db::new(pool, url))
+    Ok(Db::new(pool, url)?)
 }

@@ -25,12 +25,14 @@ pub mod webhooks;
 
 mod url;
 
+mod group;
 mod handle;
 mod pool;
 mod transaction;
 
 use diesel::{PgConnection, SqliteConnection};
 
+pub use group::Committed;
 pub use handle::{open, Db};
 pub use pool::{connect, migrate, ConnectionManager};
 pub use transaction::{discard_erased_frames, snapshot, write_transaction};
@@ -71,6 +73,10 @@ pub enum StoreError {
     Connect(diesel::r2d2::Error),
     #[error("storage task was cancelled")]
     Cancelled,
+    /// A write that shared its transaction with others ([`Db::write`]) was not stored
+    /// because that transaction failed as a whole.
+    #[error("the shared write transaction failed: {0}")]
+    SharedTransactionLost(String),
 }
 
 impl StoreError {

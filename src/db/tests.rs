@@ -54,3 +54,153 @@ fn write_transaction_rolls_back_on_error() {
     let epochs = epochs::load_epochs(&mut conn).unwrap_or_else(|e| panic!("{e}"));
     assert!(epochs.iter().all(|(_, e)| *e == 0), "{epochs:?}");
 }
+
+mod group_commit {
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc;
+
+    use super::super::group::GroupWriter;
+    use super::*;
+
+    fn sqlite() -> (tempfile::TempDir, DatabaseUrl, Db) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let db = open(&url, 4).unwrap_or_else(|e| panic!("{e}"));
+        (dir, url, db)
+    }
+
+    fn lists_epoch(db: &Db) -> i64 {
+        let mut conn = db.get().unwrap_or_else(|e| panic!("{e}"));
+        let epochs = epochs::load_epochs(&mut conn).unwrap_or_else(|e| panic!("{e}"));
+        epochs
+            .into_iter()
+            .find_map(|(name, epoch)| (name == epochs::LISTS).then_some(epoch))
+            .unwrap_or_else(|| panic!("no lists epoch"))
+    }
+
+    /// Holds the writer thread in a write of its own until the returned sender is used,
+    /// so that everything queued meanwhile forms the next group.
+    fn hold(
+        writer: &GroupWriter,
+    ) -> (
+        mpsc::Sender<()>,
+        impl std::future::Future<Output = Result<(), StoreError>>,
+    ) {
+        let (running, is_running) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let held = writer.write(move |_| {
+            let _ = running.send(());
+            let _ = released.recv();
+            Ok(())
+        });
+        is_running.recv().unwrap_or_else(|e| panic!("{e}"));
+        (release, held)
+    }
+
+    #[tokio::test]
+    async fn waiting_writes_share_one_commit_and_a_failing_one_fails_alone() {
+        let (_dir, url, db) = sqlite();
+        let writer = GroupWriter::start(&url).unwrap_or_else(|e| panic!("{e}"));
+        let (release, held) = hold(&writer);
+        let writes: Vec<_> = (0..10)
+            .map(|i| {
+                writer.write(move |conn| {
+                    epochs::bump(conn, epochs::LISTS)?;
+                    if i == 4 {
+                        return Err(StoreError::Cancelled);
+                    }
+                    Ok(i)
+                })
+            })
+            .collect();
+        let _ = release.send(());
+        assert!(held.await.is_ok());
+
+        let mut answers = Vec::new();
+        for write in writes {
+            answers.push(write.await.ok());
+        }
+        let expected: Vec<_> = (0..10).map(|i| (i != 4).then_some(i)).collect();
+        assert_eq!(answers, expected);
+        assert_eq!(
+            lists_epoch(&db),
+            9,
+            "the failed write's bump was rolled back alone"
+        );
+        let committed = writer.committed();
+        assert_eq!(committed.groups.load(Ordering::Relaxed), 2);
+        assert_eq!(committed.writes.load(Ordering::Relaxed), 1 + 9);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_costs_only_itself() {
+        let (_dir, url, db) = sqlite();
+        let writer = GroupWriter::start(&url).unwrap_or_else(|e| panic!("{e}"));
+        let (release, held) = hold(&writer);
+        let bump = |conn: &mut DbConn| epochs::bump(conn, epochs::LISTS);
+        let before = writer.write(bump);
+        let panics = writer.write(|conn: &mut DbConn| -> Result<(), StoreError> {
+            write_transaction(conn, |conn| {
+                epochs::bump(conn, epochs::LISTS)?;
+                panic!("a bug in a write")
+            })
+        });
+        let after = writer.write(bump);
+        let _ = release.send(());
+        assert!(held.await.is_ok());
+
+        assert!(before.await.is_ok());
+        assert!(matches!(panics.await, Err(StoreError::Cancelled)));
+        assert!(after.await.is_ok());
+        assert_eq!(lists_epoch(&db), 2);
+        assert!(writer.write(bump).await.is_ok(), "the writer goes on");
+    }
+
+    #[tokio::test]
+    async fn an_answer_comes_only_after_the_commit() {
+        let (_dir, _, db) = sqlite();
+        let reader = db.clone();
+        // Inside the write the change is not yet visible to another connection; once the
+        // write is answered, it is.
+        let seen_inside = db
+            .write(move |conn| {
+                epochs::bump(conn, epochs::LISTS)?;
+                Ok(lists_epoch(&reader))
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seen_inside, 0);
+        assert_eq!(lists_epoch(&db), 1);
+    }
+}
+
+mod checkpoints {
+    use super::*;
+
+    #[tokio::test]
+    async fn grouped_writes_reach_the_database_file_without_anyone_asking() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("t.db");
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", file.display()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let db = open(&url, 2).unwrap_or_else(|e| panic!("{e}"));
+        let modified = || std::fs::metadata(&file).and_then(|m| m.modified()).ok();
+        // Let the migrations' own checkpoint settle first.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let before = modified();
+
+        let bumped = db.write(|conn| epochs::bump(conn, epochs::LISTS)).await;
+
+        assert!(bumped.is_ok());
+        let mut reached = false;
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if modified() != before {
+                reached = true;
+                break;
+            }
+        }
+        assert!(reached, "the WAL was never checkpointed into the file");
+    }
+}

@@ -43,7 +43,8 @@ enum Attempt {
     KeyReused,
 }
 
-/// Records the signup (or replays its stored answer) in one write transaction.
+/// Records the signup (or replays its stored answer) in one write transaction, which on
+/// SQLite it may share with concurrent signups ([`Db::write`]).
 pub async fn start(
     db: &Db,
     request: SignupRequest,
@@ -51,9 +52,9 @@ pub async fn start(
 ) -> Result<Signed, FlowError> {
     let again = (request.clone(), rules.clone());
     // The loser of a race fails on a unique constraint; once more finds the winner's rows.
-    let attempt = match db.run(move |conn| attempt(conn, &request, &rules)).await {
+    let attempt = match db.write(move |conn| attempt(conn, &request, &rules)).await {
         Err(e) if e.is_unique_violation() => {
-            db.run(move |conn| attempt(conn, &again.0, &again.1))
+            db.write(move |conn| attempt(conn, &again.0, &again.1))
                 .await?
         }
         other => other?,

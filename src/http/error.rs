@@ -130,7 +130,9 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) | StoreError::Connect(_) => ApiError::Unavailable,
+            StoreError::Unavailable(_)
+            | StoreError::Connect(_)
+            | StoreError::SharedTransactionLost(_) => ApiError::Unavailable,
             other => ApiError::Internal(other.into()),
         }
     }

@@ -31,7 +31,7 @@ pub async fn metrics(
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     let text = metrics
-        .render(state.db.pool())
+        .render(&state.db)
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

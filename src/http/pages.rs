@@ -185,13 +185,15 @@ async fn respond(
         }
     };
     let seen = post.then(|| observed(&state, &req));
-    let shown = state
-        .db
-        .run(move |conn| match &seen {
-            Some(seen) => pages::act(conn, &claims, seen),
-            None => pages::show(conn, &claims),
-        })
-        .await;
+    let shown = match seen {
+        // A click that confirms or unsubscribes may share its commit with others (a burst
+        // after a campaign); showing the form only reads.
+        Some(seen) => {
+            let act = move |conn: &mut _| pages::act(conn, &claims, &seen);
+            state.db.write(act).await
+        }
+        None => state.db.run(move |conn| pages::show(conn, &claims)).await,
+    };
     match shown {
         Ok(shown) => {
             if shown.changed {

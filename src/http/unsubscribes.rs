@@ -68,7 +68,7 @@ pub async fn record_unsubscribe(
     let sender_id = caller.sender_id.clone();
     let slugs = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let opt_out = OptOut {
                 sender_id: &sender_id,
                 address_key: &address_key,

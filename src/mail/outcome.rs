@@ -46,7 +46,7 @@ pub async fn settle(
     };
     let job_id = job.id.clone();
     let result = db
-        .run(move |conn| {
+        .write(move |conn| {
             let now = clock::now();
             write_transaction(conn, |conn| {
                 record_outcome(conn, &job, outcome, retries, now)

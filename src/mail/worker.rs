@@ -141,7 +141,7 @@ impl MailWorker {
     /// Gives a mail back untouched while the relay is down: no attempt is spent on it.
     async fn hold(&self, job: OutboxRow) {
         let id = job.id.clone();
-        if let Err(error) = self.db.run(move |conn| outbox::release(conn, &id)).await {
+        if let Err(error) = self.db.write(move |conn| outbox::release(conn, &id)).await {
             tracing::warn!(%error, job = %job.id, "cannot give back a held mail; its lease ends soon");
         }
     }
