@@ -1,17 +1,18 @@
-# A loopback SMTP relay that accepts everything and prints how many mails it took per second.
-import smtpd, asyncore, sys, time, warnings
+# A loopback SMTP relay that accepts everything and appends each mail's Message-ID to a log,
+# so a benchmark can count what arrived, and what arrived twice.
+# Usage: python3 relay.py PORT LOG
+import smtpd, asyncore, sys, warnings
 warnings.filterwarnings("ignore")
-count = 0
-first = None
+log = open(sys.argv[2], "a", buffering=1)
 class Relay(smtpd.SMTPServer):
     def process_message(self, peer, mailfrom, rcpttos, data, **kw):
-        global count, first
-        count += 1
-        now = time.time()
-        if first is None:
-            first = now
-        if count % 100 == 0:
-            print(f"{count} mails, {count / max(now - first, 1e-6):.1f}/s", flush=True)
+        message_id = "-"
+        for line in data.splitlines():
+            if not line.strip():
+                break
+            if line.lower().startswith(b"message-id:"):
+                message_id = line.split(b":", 1)[1].strip().decode("ascii", "replace")
+        log.write(message_id + "\n")
         return None
 Relay(("127.0.0.1", int(sys.argv[1])), None, decode_data=False, enable_SMTPUTF8=False)
 asyncore.loop()
