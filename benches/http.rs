@@ -6,26 +6,15 @@
 
 #[path = "load.rs"]
 mod load;
+#[path = "server.rs"]
+mod server;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use consentry::cli::{key, sender};
 use consentry::config::Settings;
-use consentry::db::lists;
-use consentry::domain::api_key::Role;
-use consentry::domain::ids::SenderId;
-use consentry::domain::list::ConsentText;
-use consentry::domain::sender::SenderProfile;
 use consentry::startup::Application;
-use secrecy::ExposeSecret;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use server::{env_number, seed_sender};
 
 /// Starts the server on its own thread (as `consentry serve` runs) with a sender, a key and a
 /// list; returns its address and the key.
@@ -44,35 +33,14 @@ fn start_server(database_url: String) -> anyhow::Result<(SocketAddr, String)> {
                 Err(e) => return tx.send(Err(e)).unwrap_or(()),
             };
             let db = app.state().db.clone();
-            let seeded = seed(&db).map(|key| (format!("127.0.0.1:{}", app.port()), key));
+            let seeded =
+                seed_sender(&db).map(|seeded| (format!("127.0.0.1:{}", app.port()), seeded.key));
             let _ = tx.send(seeded);
             let _ = app.run_until_stopped().await;
         })
     });
     let (address, key) = rx.recv()??;
     Ok((address.parse()?, key))
-}
-
-fn seed(db: &consentry::db::Db) -> anyhow::Result<String> {
-    let profile = SenderProfile::parse("Bench", "Bench KK", "Tokyo", "b@example.jp", None, "JP")?;
-    let sender_id = SenderId::parse(&sender::create_sender_in(
-        db,
-        profile,
-        Some(consentry::domain::standing::Standing::Good),
-    )?)?;
-    let (_, key) = key::create_key(db, sender_id.as_str(), Role::Sender)?;
-    let text = ConsentText::parse("I agree to receive offers.")?;
-    let (list, first) = lists::new_list_rows(
-        &sender_id,
-        "newsletter",
-        "Offers".into(),
-        &text,
-        "https://example.jp/privacy".into(),
-        "ja",
-        consentry::clock::now(),
-    );
-    lists::insert_list(&mut *db.get()?, &list, &first)?;
-    Ok(key.expose_secret().to_owned())
 }
 
 fn main() -> anyhow::Result<()> {
