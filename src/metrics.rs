@@ -2,14 +2,14 @@
 //! state. Routes are recorded by pattern (`/c/{token}`), so no token or address reaches a
 //! label or a log line.
 
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
-use std::sync::atomic::Ordering;
-
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry,
@@ -24,6 +24,8 @@ pub struct Metrics {
     pool: IntGaugeVec,
     write_groups: IntCounter,
     grouped_writes: IntCounter,
+    /// Two scrapes at once must not both add the same difference to those two.
+    catching_up: Mutex<()>,
     mail: IntCounterVec,
     relay_up: IntGauge,
     standing: IntGaugeVec,
@@ -107,6 +109,7 @@ impl Metrics {
             pool,
             write_groups,
             grouped_writes,
+            catching_up: Mutex::new(()),
             mail,
             relay_up,
             standing,
@@ -168,6 +171,7 @@ impl Metrics {
             .with_label_values(&["max"])
             .set(i64::from(pool.max_size()));
         if let Some(committed) = db.write_groups() {
+            let _one_at_a_time = self.catching_up.lock().unwrap_or_else(|p| p.into_inner());
             catch_up(&self.write_groups, committed.groups.load(Ordering::Relaxed));
             catch_up(
                 &self.grouped_writes,

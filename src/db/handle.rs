@@ -1,9 +1,9 @@
 //! `Db`: the pool plus the ways request code reaches it (blocking pool, thread-local reader,
 //! scan connection).
 
-use diesel::connection::SimpleConnection;
-
 use std::sync::Arc;
+
+use diesel::connection::SimpleConnection;
 
 use super::group::{Committed, GroupWriter};
 use super::pool::{connect, migrate, ConnectionManager};
@@ -109,8 +109,10 @@ impl Db {
     /// inside an already open transaction (a [`write_transaction`] in it is a savepoint), so
     /// it must not do anything a rollback cannot undo; it is answered only once the shared
     /// transaction has committed, and its own failure rolls back only its own writes. On
-    /// SQLite this is group commit ([`super::group`]); on PostgreSQL, where writers do not
-    /// queue for one lock and a commit costs one round trip, it is [`Db::run`].
+    /// SQLite this is group commit ([`super::group`]). On PostgreSQL it is [`Db::run`]:
+    /// writers of different senders run side by side there, and one writer per instance
+    /// would queue whole signups behind each other (measured: what limits signups there is
+    /// the row lock on a sender's chain head, not the commit).
     ///
     /// [`write_transaction`]: super::write_transaction
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>

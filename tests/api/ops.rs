@@ -103,3 +103,28 @@ async fn the_openapi_document_declares_queries_in_the_query_and_errors_as_proble
     let export = &doc["paths"]["/v1/audit/events"]["get"]["responses"]["200"]["content"];
     assert!(export.get("text/csv").is_some() && export.get("application/x-ndjson").is_some());
 }
+
+#[tokio::test]
+async fn metrics_count_the_writes_that_shared_a_commit_on_sqlite_and_none_on_postgres() {
+    let app = spawn_app().await;
+    app.given_list("newsletter").await;
+    app.bare_signup("newsletter", "grouped@example.jp").await;
+
+    let text = app.metrics().await;
+
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<u64>().ok())
+    };
+    let (groups, writes) = (
+        value("consentry_db_write_groups_total"),
+        value("consentry_db_grouped_writes_total"),
+    );
+    if app.on_postgres() {
+        assert_eq!((groups, writes), (Some(0), Some(0)), "{text}");
+    } else {
+        // At least the signup; the outbox's claim and outcome may have joined by now.
+        assert!(groups.is_some_and(|g| g >= 1), "{text}");
+        assert!(writes >= groups, "{text}");
+    }
+}
