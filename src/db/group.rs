@@ -120,9 +120,11 @@ trait Job: Send {
     /// undone), not that this write failed: that is kept as its answer.
     fn run(&mut self, conn: &mut DbConn) -> Result<(), StoreError>;
 
-    /// Sends the answer once the group's transaction has ended, failed or not; true when
-    /// it was a success.
-    fn answer(self: Box<Self>, group_failure: Option<&StoreError>) -> bool;
+    /// Whether the write ran and succeeded (it is stored once the group commits).
+    fn succeeded(&self) -> bool;
+
+    /// Sends the answer once the group's transaction has ended, failed or not.
+    fn answer(self: Box<Self>, group_failure: Option<&StoreError>);
 }
 
 struct Write<T, F> {
@@ -170,7 +172,11 @@ where
         }
     }
 
-    fn answer(self: Box<Self>, group_failure: Option<&StoreError>) -> bool {
+    fn succeeded(&self) -> bool {
+        matches!(self.result, Some(Ok(_)))
+    }
+
+    fn answer(self: Box<Self>, group_failure: Option<&StoreError>) {
         let answer = match (self.result, group_failure) {
             (Some(Err(own)), _) => Err(own),
             (Some(Ok(value)), None) => Ok(value),
@@ -178,10 +184,8 @@ where
                 failure.map_or_else(|| "the write did not run".to_owned(), ToString::to_string),
             )),
         };
-        let succeeded = answer.is_ok();
         // The caller may have gone (a dropped request); its write stands either way.
         let _ = self.reply.send(answer);
-        succeeded
     }
 }
 
@@ -222,16 +226,16 @@ impl Writer {
             if self.conn.as_mut().is_some_and(|conn| conn.is_broken()) {
                 self.conn = None;
             }
-            let succeeded = group
-                .into_iter()
-                .map(|job| u64::from(job.answer(failure.as_ref())))
-                .sum::<u64>();
             if failure.is_none() {
+                // Counted before anyone is answered, so an answered caller sees its write
+                // counted.
+                let stored = group.iter().filter(|job| job.succeeded()).count() as u64;
                 self.dirty.store(true, Ordering::Release);
                 self.committed.groups.fetch_add(1, Ordering::Relaxed);
-                self.committed
-                    .writes
-                    .fetch_add(succeeded, Ordering::Relaxed);
+                self.committed.writes.fetch_add(stored, Ordering::Relaxed);
+            }
+            for job in group {
+                job.answer(failure.as_ref());
             }
         }
     }
