@@ -103,8 +103,9 @@ pub fn append_event(
     };
     let hash = chain_hash(&prev_hash, &fields.canonical());
     let row = EventRow::new(&fields, at, prev_hash, hash);
-    // On the backend's own connection, so these run as cached statements (every event
-    // of every flow passes here).
+    // The inserts run on the backend's own connection, so they are cached statements
+    // (every event of every flow passes here). The head's UPDATE is prepared each time
+    // either way: diesel never caches an UPDATE.
     crate::on_backend!(conn, |c| diesel::insert_into(events::table)
         .values(&row)
         .execute(c))?;
@@ -121,14 +122,13 @@ pub fn append_event(
             .values(values)
             .execute(c))?;
     }
-    let head = (
-        chain_heads::seq.eq(seq),
-        chain_heads::hash.eq(&row.hash),
-        chain_heads::updated_at.eq(at),
-    );
-    crate::on_backend!(conn, |c| diesel::update(chain_heads::table.find(sender_id))
-        .set(head)
-        .execute(c))?;
+    diesel::update(chain_heads::table.find(sender_id))
+        .set((
+            chain_heads::seq.eq(seq),
+            chain_heads::hash.eq(&row.hash),
+            chain_heads::updated_at.eq(at),
+        ))
+        .execute(conn)?;
     Ok(row)
 }
 
