@@ -207,13 +207,20 @@ async fn a_recipient_reports_a_mail_in_a_real_browser_without_javascript() {
         .click()
         .await
         .unwrap();
-    let body = browser
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The click starts a navigation; until it is done, `body` may be the form's page, or
+    // go stale under our hands. Read the page until the answer has arrived (or 10 s).
+    let mut body = String::new();
+    for _ in 0..100 {
+        let read = match browser.find(Locator::Css("body")).await {
+            Ok(element) => element.text().await.ok(),
+            Err(_) => None,
+        };
+        body = read.unwrap_or_default();
+        if body.contains("報告を受け付けました") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     browser.close().await.unwrap();
 
     assert!(body.contains("報告を受け付けました"), "{body}");
