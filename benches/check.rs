@@ -1,10 +1,17 @@
-//! Throughput of the consent path on SQLite, against `consentry serve` in a child process:
-//! single checks/s next to `/healthz`, a 1,000,000-address batch check against 1,000,000
-//! subscriptions (addresses/s and the server's peak RSS). Signups have their own benchmark
-//! (`benches/signups.rs`).
-//! Prints figures; asserts nothing.
+//! Throughput of the consent path, against `consentry serve` in child processes: single
+//! checks/s next to `/healthz` on the same servers (a check counts only as a `200` that says
+//! `"allowed":true`), and a batch check of every seeded address (addresses/s and the
+//! server's memory, anonymous and mapped file apart). Signups have their own benchmark
+//! (`benches/signups.rs`). Prints figures; asserts nothing.
 //!
-//! `cargo bench --bench check` (`BENCH_SUBSCRIPTIONS`, `BENCH_SECONDS`, `BENCH_CONNECTIONS`).
+//! SQLite with one instance; with `BENCH_POSTGRES_URL` (a server URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`) also PostgreSQL with two instances sharing
+//! a database the run creates, seeds and drops.
+//!
+//! `cargo bench --bench check` (`BENCH_SUBSCRIPTIONS` 1,000,000, `BENCH_SECONDS` 5,
+//! `BENCH_CONNECTIONS` 64, `BENCH_SERVER_BIN`). Seeding a million subscriptions takes a minute
+//! or two; `BENCH_SQLITE_DIR=DIR` keeps the seeded SQLite database there for the next run,
+//! `BENCH_SKIP_SQLITE=1` measures PostgreSQL alone.
 
 #[path = "load.rs"]
 mod load;
@@ -15,14 +22,16 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use consentry::clock;
+use consentry::db;
 use consentry::db::consents::ConsentRow;
 use consentry::db::schema::{consents, subscriptions};
 use consentry::db::subscriptions::SubscriptionRow;
-use consentry::db::{self, DbConn};
 use consentry::domain::email::{AddressHasher, EmailAddress};
 use consentry::domain::ids::{ConsentId, SubscriptionId};
 use consentry::domain::status::{ConsentStatus, SubscriptionStatus};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use diesel::PgConnection;
 use futures_util::StreamExt;
 use server::{env_number, proc_status_mib, seed_sender, Seeded, Server, PEPPER};
 
@@ -45,9 +54,6 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<String> {
         .to_owned();
     let hasher = AddressHasher::new(PEPPER.as_bytes());
     let mut conn = db.get()?;
-    let DbConn::Sqlite(lite) = &mut *conn else {
-        anyhow::bail!("seeding is written for SQLite");
-    };
     let started = Instant::now();
     for chunk_start in (0..n).step_by(1000) {
         let mut subs = Vec::with_capacity(1000);
@@ -92,14 +98,14 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<String> {
                 minimised_at: None,
             });
         }
-        lite.transaction(|c| {
+        consentry::on_backend!(&mut *conn, |c| c.transaction(|c| {
             diesel::insert_into(subscriptions::table)
                 .values(&subs)
                 .execute(c)?;
             diesel::insert_into(consents::table)
                 .values(&rows)
                 .execute(c)
-        })?;
+        }))?;
     }
     println!(
         "seeded {n} confirmed subscriptions in {:.1} s",
@@ -158,73 +164,142 @@ async fn batch(address: SocketAddr, key: &str, n: u64) -> anyhow::Result<(u64, D
 
 fn main() -> anyhow::Result<()> {
     let subscriptions = env_number("BENCH_SUBSCRIPTIONS", 1_000_000);
-    let seconds = env_number("BENCH_SECONDS", 5);
-    let connections = env_number("BENCH_CONNECTIONS", 64) as usize;
-    let dir = tempfile::tempdir()?;
-    let database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let key = seed(&database_url, subscriptions)?;
-    let server = Server::start(&database_url, dir.path())?;
-    println!("server pid {}", server.pid());
-    let address = server.address;
-    let auth = format!("Bearer {key}");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    println!(
-        "{} cores, {connections} connections, {seconds} s per run, release build, SQLite",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-
-    let pid = server.pid();
-    println!("server RSS after start {:.0} MiB", server_rss(pid));
-    let measure = |name: &str,
-                   make: Box<dyn Fn(u64) -> load::Template + Send + Sync>|
-     -> anyhow::Result<f64> {
-        let make = std::sync::Arc::new(make);
-        let warm = make.clone();
-        runtime.block_on(load::run_with(
-            address,
-            connections,
-            Duration::from_secs(1),
-            move |i| warm(i),
-        ))?;
-        let report = runtime.block_on(load::run_with(
-            address,
-            connections,
-            Duration::from_secs(seconds),
-            move |i| make(i),
-        ))?;
-        println!("{name:<40} {report}");
-        println!("{:<40} server RSS now {:.0} MiB", "", server_rss(pid));
-        anyhow::ensure!(report.errors == 0, "{name}: {} errors", report.errors);
-        Ok(report.rate())
+    let bench = Bench {
+        subscriptions,
+        seconds: env_number("BENCH_SECONDS", 5),
+        connections: env_number("BENCH_CONNECTIONS", 64) as usize,
     };
-
-    let health = measure(
-        "GET /healthz",
-        Box::new(|_| load::request("GET", "/healthz", &[], None)),
-    )?;
-    let check_auth = auth.clone();
-    let checks = measure(
-        "GET /v1/check (confirmed, random address)",
-        Box::new(move |i| {
-            let n = (i.wrapping_mul(2_654_435_761)) % subscriptions.max(1);
-            let path = format!("/v1/check?list=newsletter&email={}", email(n));
-            load::request("GET", &path, &[("Authorization", &check_auth)], None)
-        }),
-    )?;
-    println!("ratio checks/healthz: {:.2}", checks / health);
-
-    let (answered, elapsed) = runtime.block_on(batch(address, &key, subscriptions))?;
     println!(
-        "POST /v1/check batch: {answered} addresses in {:.2} s = {:.0} addresses/s; server peak RSS {:.0} MiB \
-         (now: {:.0} MiB anonymous, {:.0} MiB mapped database file)",
-        elapsed.as_secs_f64(),
-        answered as f64 / elapsed.as_secs_f64(),
-        server.peak_rss_mib(),
-        proc_status_mib(pid, "RssAnon:"),
-        proc_status_mib(pid, "RssFile:"),
+        "{} cores, {} connections, {} s per run, {subscriptions} confirmed subscriptions",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        bench.connections,
+        bench.seconds,
     );
+    let temp = tempfile::tempdir()?;
+    let dir = std::env::var_os("BENCH_SQLITE_DIR")
+        .map_or_else(|| temp.path().to_owned(), std::path::PathBuf::from);
+    std::fs::create_dir_all(&dir)?;
+    let sqlite = format!("sqlite://{}", dir.join("bench.db").display());
+    let key_file = dir.join(format!("bench-{subscriptions}.key"));
+    let key = match std::fs::read_to_string(&key_file) {
+        _ if std::env::var_os("BENCH_SKIP_SQLITE").is_some() => String::new(),
+        Ok(key) => key,
+        Err(_) => {
+            let _ = std::fs::remove_file(dir.join("bench.db"));
+            let key = seed(&sqlite, subscriptions)?;
+            std::fs::write(&key_file, &key)?;
+            key
+        }
+    };
+    if !key.is_empty() {
+        bench.run("SQLite, 1 instance", &sqlite, 1, &key, &dir)?;
+    }
 
+    if let Ok(server_url) = std::env::var("BENCH_POSTGRES_URL") {
+        let name = format!("consentry_bench_check_{}", std::process::id());
+        let mut admin = PgConnection::establish(&server_url)?;
+        admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+        let base = server_url.rsplit_once('/').map_or(&*server_url, |(b, _)| b);
+        let url = format!("{base}/{name}");
+        let measured = seed(&url, subscriptions)
+            .and_then(|key| bench.run("PostgreSQL, 2 instances", &url, 2, &key, temp.path()));
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        measured?;
+    }
     Ok(())
+}
+
+struct Bench {
+    subscriptions: u64,
+    seconds: u64,
+    connections: usize,
+}
+
+impl Bench {
+    /// Starts `instances` servers on the seeded database and measures them, the load spread
+    /// over all of them.
+    fn run(
+        &self,
+        label: &str,
+        database_url: &str,
+        instances: usize,
+        key: &str,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<()> {
+        let servers = (0..instances)
+            .map(|_| Server::start(database_url, dir))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let addresses: Vec<SocketAddr> = servers.iter().map(|s| s.address).collect();
+        let pid = servers[0].pid();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        println!(
+            "== {label}; first server's RSS after start {:.0} MiB",
+            server_rss(pid)
+        );
+        let measure = |name: &str, make: Box<dyn Fn(u64) -> load::Template + Send + Sync>| {
+            let make = std::sync::Arc::new(make);
+            let warm = make.clone();
+            let second = Duration::from_secs(1);
+            runtime.block_on(load::run_across(
+                &addresses,
+                self.connections,
+                second,
+                move |i| warm(i),
+            ))?;
+            let span = Duration::from_secs(self.seconds);
+            let report = runtime.block_on(load::run_across(
+                &addresses,
+                self.connections,
+                span,
+                move |i| make(i),
+            ))?;
+            println!("{name:<42} {report}");
+            anyhow::ensure!(report.errors == 0, "{name}: {} errors", report.errors);
+            Ok::<_, anyhow::Error>(report.rate())
+        };
+
+        let health = measure(
+            "GET /healthz",
+            Box::new(|_| load::request("GET", "/healthz", &[], None)),
+        )?;
+        let auth = format!("Bearer {key}");
+        let subscriptions = self.subscriptions.max(1);
+        let checks = measure(
+            "GET /v1/check (confirmed, random address)",
+            Box::new(move |i| {
+                let n = (i.wrapping_mul(2_654_435_761)) % subscriptions;
+                let path = format!("/v1/check?list=newsletter&email={}", email(n));
+                load::request("GET", &path, &[("Authorization", &auth)], None)
+                    .expecting("\"allowed\":true")
+            }),
+        )?;
+        println!("{label}: ratio checks/healthz {:.2}", checks / health);
+
+        let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let sampler = {
+            let sampling = sampling.clone();
+            std::thread::spawn(move || {
+                let mut peak = (0.0f64, 0.0f64);
+                while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                    peak.0 = peak.0.max(proc_status_mib(pid, "RssAnon:"));
+                    peak.1 = peak.1.max(proc_status_mib(pid, "RssFile:"));
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                peak
+            })
+        };
+        let batched = runtime.block_on(batch(addresses[0], key, self.subscriptions));
+        sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+        let (anon, file) = sampler.join().unwrap_or_default();
+        let (answered, elapsed) = batched?;
+        println!(
+            "POST /v1/check batch: {answered} addresses in {:.2} s = {:.0} addresses/s; the \
+             server's peak RSS during it: {anon:.0} MiB anonymous, {file:.0} MiB mapped file",
+            elapsed.as_secs_f64(),
+            answered as f64 / elapsed.as_secs_f64(),
+        );
+        Ok(())
+    }
 }

@@ -21,6 +21,7 @@ use crate::metrics::{self, Metrics};
 use crate::permits::Permits;
 use crate::secrets;
 use crate::state::AppState;
+use crate::views::check_queue::CheckQueue;
 use crate::webhooks::WebhookWorker;
 
 /// The outbox worker for this server's transport, sender address and DKIM key.
@@ -155,6 +156,7 @@ impl Application {
             Templates::load(settings.templates_dir.as_deref().map(std::path::Path::new))?;
         let (flow, http) = (&settings.flow, &settings.http);
         let state = AppState {
+            checks: CheckQueue::start(db.clone()),
             db,
             caches: Arc::new(Caches::default()),
             settings: settings.clone(),

@@ -12,6 +12,7 @@ use crate::mail::templates::Templates;
 use crate::permits::Permits;
 use crate::reputation::SendTally;
 use crate::secrets::Secrets;
+use crate::views::check_queue::CheckQueue;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -35,4 +36,6 @@ pub struct AppState {
     pub key_gate: Arc<KeyGate>,
     /// Allowed single checks per sender, added to the reputation at each sweep.
     pub sends_checked: Arc<SendTally>,
+    /// Where single checks are answered (in groups on PostgreSQL).
+    pub checks: CheckQueue,
 }

@@ -77,6 +77,9 @@ pub enum StoreError {
     /// because that transaction failed as a whole.
     #[error("the shared write transaction failed: {0}")]
     SharedTransactionLost(String),
+    /// A read that shared its query with others (a group of single checks) failed with it.
+    #[error("the shared read failed: {0}")]
+    SharedReadFailed(String),
 }
 
 impl StoreError {

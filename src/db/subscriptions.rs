@@ -171,12 +171,17 @@ pub fn erase_address(
 }
 
 /// What a compliance check needs about one subscription.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, QueryableByName)]
 pub struct CheckRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub address_key: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub status: SubscriptionStatus,
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = current_consent_id)]
     pub consent_id: ConsentId,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
     pub confirmed_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub evidence_sha256: String,
 }
 
@@ -213,13 +218,29 @@ pub fn check_one(
     Ok(rows.into_iter().next())
 }
 
-/// The rows for many address keys at once (a batch check's chunk).
+/// The rows for many address keys at once (a batch check's chunk, a group of single checks).
 pub fn check_many(
     conn: &mut DbConn,
     sender_id: &SenderId,
     list_id: &ListId,
     address_keys: &[String],
 ) -> Result<Vec<CheckRow>, StoreError> {
+    if let DbConn::Postgres(pg) = conn {
+        // One index probe per key, whatever the statistics say. `address_key = ANY($3)`
+        // is planned once per connection as a prepared statement; planned while the table
+        // was still unanalysed (a new database, a bulk import), the plan matched only the
+        // sender and list on the index and filtered the keys: a scan of the whole list for
+        // every group (measured: 15 ms for 2 keys in a 20,000-address list).
+        return Ok(diesel::sql_query(
+            "SELECT address_key, status, current_consent_id, confirmed_at, evidence_sha256 \
+             FROM subscriptions WHERE (sender_id, list_id, address_key) \
+             IN (SELECT $1, $2, unnest($3::text[]))",
+        )
+        .bind::<diesel::sql_types::Text, _>(sender_id)
+        .bind::<diesel::sql_types::Text, _>(list_id)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(address_keys)
+        .load(pg)?);
+    }
     let query = subscriptions::table
         .filter(subscriptions::sender_id.eq(sender_id))
         .filter(subscriptions::list_id.eq(list_id))

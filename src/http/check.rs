@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::SenderKey;
@@ -16,7 +15,6 @@ use crate::domain::ids::{ConsentId, SenderId};
 use crate::domain::token::{sign, Action, LinkClaims};
 use crate::state::AppState;
 use crate::views::cached::{cached_sender, Sender};
-use crate::views::check::check_address;
 use crate::views::ViewError;
 
 #[derive(Deserialize, IntoParams)]
@@ -70,11 +68,33 @@ pub struct CheckAnswer {
     unsubscribe_url: Option<String>,
     /// Headers to put in the mail (RFC 8058 one-click, RFC 2919 List-Id).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    headers: Option<serde_json::Value>,
+    headers: Option<MailHeaders>,
     /// What 特定電子メール法 Art. 4 requires the mail to display.
-    #[schema(value_type = Object)]
-    display: serde_json::Value,
+    display: Display,
+}
+
+/// Headers to put in a mail the check allowed.
+#[derive(Serialize, ToSchema)]
+pub struct MailHeaders {
+    #[serde(rename = "List-Unsubscribe")]
+    list_unsubscribe: String,
+    #[serde(rename = "List-Unsubscribe-Post")]
+    list_unsubscribe_post: &'static str,
+    #[serde(rename = "List-Id")]
+    list_id: String,
+    /// Gmail's feedback loop aggregates complaints by these; none names the recipient.
+    #[serde(rename = "Feedback-ID")]
+    feedback_id: String,
+}
+
+/// The sender's identity and opt-out as the mail must show them.
+#[derive(Serialize, ToSchema)]
+pub struct Display {
+    sender_name: String,
+    postal_address: String,
+    contact: String,
+    on_behalf_of: Option<String>,
+    opt_out_url: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/check", tag = "check", params(CheckQuery),
@@ -90,11 +110,9 @@ pub async fn check(
     let email = EmailAddress::parse(&query.email)?;
     let sender = load_sender(&state, &caller.sender_id).await?;
     let address_key = state.secrets.hasher.address_key(&email);
-    let (sender_id, list_id) = (caller.sender_id.clone(), list.list.id.clone());
-    // `read`, not `run`: on SQLite this lookup stays on the worker thread (`Db::read`).
     let verdict = state
-        .db
-        .read(move |conn| check_address(conn, &sender_id, &list_id, &address_key))
+        .checks
+        .check(caller.sender_id.clone(), list.list.id.clone(), address_key)
         .await?;
     if verdict.allowed {
         state.sends_checked.add(&caller.sender_id);
@@ -109,13 +127,12 @@ pub async fn check(
         if let Some(mailto) = &state.settings.mail.unsubscribe_mailto {
             value.push_str(&format!(", <mailto:{mailto}?subject=unsubscribe>"));
         }
-        json!({
-            "List-Unsubscribe": value,
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "List-Id": format!("<{}.{}.consentry>", list.list.slug, sender.id),
-            // Gmail's feedback loop aggregates complaints by these; none names the recipient.
-            "Feedback-ID": format!("{}:{}:consentry", list.list.slug, sender.id),
-        })
+        MailHeaders {
+            list_unsubscribe: value,
+            list_unsubscribe_post: "List-Unsubscribe=One-Click",
+            list_id: format!("<{}.{}.consentry>", list.list.slug, sender.id),
+            feedback_id: format!("{}:{}:consentry", list.list.slug, sender.id),
+        }
     });
     let answer = CheckAnswer {
         email: email.as_str().to_owned(),
@@ -129,13 +146,13 @@ pub async fn check(
             .and_then(|r| r.confirmed_at)
             .map(crate::clock::rfc3339),
         evidence_sha256: verdict.row.as_ref().map(|r| r.evidence_sha256.clone()),
-        display: json!({
-            "sender_name": sender.legal_name,
-            "postal_address": sender.postal_address,
-            "contact": sender.contact,
-            "on_behalf_of": sender.on_behalf_of,
-            "opt_out_url": unsubscribe,
-        }),
+        display: Display {
+            sender_name: sender.legal_name.clone(),
+            postal_address: sender.postal_address.clone(),
+            contact: sender.contact.clone(),
+            on_behalf_of: sender.on_behalf_of.clone(),
+            opt_out_url: unsubscribe.clone(),
+        },
         unsubscribe_url: unsubscribe,
         headers,
     };

@@ -12,8 +12,7 @@ use std::collections::VecDeque;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use utoipa::IntoParams;
@@ -253,21 +252,29 @@ fn answer_chunk(
     let mut allowed = 0;
     for (shown, key) in parsed {
         let verdict = key.as_ref().and_then(|_| verdicts.next());
-        let line = match verdict {
-            None => json!({ "email": shown, "allowed": false, "reason": "invalid_email" }),
+        let line = match &verdict {
+            None => AnswerLine {
+                email: shown,
+                allowed: false,
+                reason: "invalid_email",
+                consent_id: None,
+                unsubscribe_url: None,
+            },
             Some(v) => {
-                let mut line = json!({ "email": shown, "allowed": v.allowed, "reason": v.reason });
-                if let Some(row) = &v.row {
-                    line["consent_id"] = row.consent_id.as_str().into();
-                    if v.allowed {
-                        allowed += 1;
-                        line["unsubscribe_url"] = unsubscribe_url(state, &row.consent_id).into();
-                    }
+                let consent_id = v.row.as_ref().map(|row| &row.consent_id);
+                allowed += u64::from(v.allowed);
+                AnswerLine {
+                    email: shown,
+                    allowed: v.allowed,
+                    reason: v.reason,
+                    consent_id: consent_id.map(|id| id.as_str()),
+                    unsubscribe_url: consent_id
+                        .filter(|_| v.allowed)
+                        .map(|id| unsubscribe_url(state, id)),
                 }
-                line
             }
         };
-        // serde_json::Value cannot fail to serialise.
+        // Strings and booleans only: serialising into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut out, &line);
         out.push(b'\n');
     }
@@ -278,13 +285,32 @@ fn answer_chunk(
     }
 }
 
+/// One answer line, in the documented field order.
+#[derive(Serialize)]
+struct AnswerLine<'a> {
+    email: &'a str,
+    allowed: bool,
+    reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consent_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unsubscribe_url: Option<String>,
+}
+
+/// One NDJSON input line; other fields are ignored.
+#[derive(Deserialize)]
+struct InputLine<'a> {
+    #[serde(borrow)]
+    email: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// (what to echo as `email`, the parsed address if valid).
 fn parse_line(text: &str, format: Format) -> (String, Option<EmailAddress>) {
     let raw = match format {
         Format::Text => Some(text.to_owned()),
-        Format::Ndjson => serde_json::from_str::<serde_json::Value>(text)
+        Format::Ndjson => serde_json::from_str::<InputLine>(text)
             .ok()
-            .and_then(|v| v.get("email").and_then(|e| e.as_str()).map(str::to_owned)),
+            .and_then(|line| line.email.map(|e| e.into_owned())),
     };
     match raw {
         Some(raw) => match EmailAddress::parse(&raw) {

@@ -132,7 +132,8 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Unavailable(_)
             | StoreError::Connect(_)
-            | StoreError::SharedTransactionLost(_) => ApiError::Unavailable,
+            | StoreError::SharedTransactionLost(_)
+            | StoreError::SharedReadFailed(_) => ApiError::Unavailable,
             other => ApiError::Internal(other.into()),
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod cached;
 pub mod check;
+pub mod check_queue;
 pub mod consent;
 pub mod evidence;
 pub mod lists;

@@ -18,6 +18,7 @@ mod evidence;
 mod exports;
 mod fixture_export;
 mod hostile;
+mod instances;
 mod lifecycle;
 mod lists;
 mod ops;
