@@ -52,6 +52,20 @@ pub fn lock_subject(
     Ok(true)
 }
 
+diesel::define_sql_function! {
+    /// SQLite's `unhex`: the bytes of a hex string (the key of the index
+    /// `subscriptions_address_bytes`).
+    fn unhex(text: diesel::sql_types::Text) -> diesel::sql_types::Nullable<diesel::sql_types::Binary>;
+}
+
+/// The 32 bytes an address key stands for, as the SQLite index on `unhex(address_key)` holds
+/// them; `None` for a key that is not 64 hex digits (none is: keys are HMAC-SHA256 in hex).
+fn key_bytes(address_key: &str) -> Option<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(address_key, &mut bytes).ok()?;
+    Some(bytes)
+}
+
 pub fn find_subscription(
     conn: &mut DbConn,
     sender_id: &SenderId,
@@ -73,11 +87,17 @@ pub fn subscriptions_of_address(
     sender_id: &SenderId,
     address_key: &str,
 ) -> Result<Vec<SubscriptionRow>, StoreError> {
-    Ok(subscriptions::table
-        .filter(subscriptions::sender_id.eq(sender_id))
-        .filter(subscriptions::address_key.eq(address_key))
-        .select(SubscriptionRow::as_select())
-        .load(conn)?)
+    let of_sender = subscriptions::table.filter(subscriptions::sender_id.eq(sender_id));
+    Ok(match (conn, key_bytes(address_key)) {
+        (DbConn::Sqlite(c), Some(bytes)) => of_sender
+            .filter(unhex(subscriptions::address_key).eq(&bytes[..]))
+            .select(SubscriptionRow::as_select())
+            .load(c)?,
+        (conn, _) => of_sender
+            .filter(subscriptions::address_key.eq(address_key))
+            .select(SubscriptionRow::as_select())
+            .load(conn)?,
+    })
 }
 
 pub fn find_subscription_by_id(
@@ -210,41 +230,71 @@ pub fn check_one(
     let query = subscriptions::table
         .filter(subscriptions::sender_id.eq(sender_id))
         .filter(subscriptions::list_id.eq(list_id))
-        .filter(subscriptions::address_key.eq(address_key))
         .select(CHECK_COLUMNS);
     // `load`, not `first`: a bound LIMIT makes SQLite re-prepare the statement on every
-    // execution (measured), and the unique index yields at most one row anyway.
-    let rows: Vec<CheckRow> = crate::on_backend!(conn, |c| query.load(c))?;
+    // execution (measured), and the key yields at most one row anyway.
+    let rows: Vec<CheckRow> = match (conn, key_bytes(address_key)) {
+        // By the key's bytes alone SQLite takes the narrow index (see its migration); the
+        // bytes stand for exactly one key, so the row is the same one.
+        (DbConn::Sqlite(c), Some(bytes)) => query
+            .filter(unhex(subscriptions::address_key).eq(&bytes[..]))
+            .load(c)?,
+        (conn, _) => {
+            let query = query.filter(subscriptions::address_key.eq(address_key));
+            crate::on_backend!(conn, |c| query.load(c))?
+        }
+    };
     Ok(rows.into_iter().next())
 }
 
-/// The rows for many address keys at once (a batch check's chunk, a group of single checks).
+/// The rows for many address keys at once (a batch check's chunk, a group of single checks),
+/// in the order of `address_keys`: `None` where a key has no subscription on the list.
 pub fn check_many(
     conn: &mut DbConn,
     sender_id: &SenderId,
     list_id: &ListId,
     address_keys: &[String],
-) -> Result<Vec<CheckRow>, StoreError> {
-    if let DbConn::Postgres(pg) = conn {
-        // One index probe per key, whatever the statistics say. `address_key = ANY($3)`
-        // is planned once per connection as a prepared statement; planned while the table
-        // was still unanalysed (a new database, a bulk import), the plan matched only the
-        // sender and list on the index and filtered the keys: a scan of the whole list for
-        // every group (measured: 15 ms for 2 keys in a 20,000-address list).
-        return Ok(diesel::sql_query(
-            "SELECT address_key, status, current_consent_id, confirmed_at, evidence_sha256 \
-             FROM subscriptions WHERE (sender_id, list_id, address_key) \
-             IN (SELECT $1, $2, unnest($3::text[]))",
-        )
-        .bind::<diesel::sql_types::Text, _>(sender_id)
-        .bind::<diesel::sql_types::Text, _>(list_id)
-        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(address_keys)
-        .load(pg)?);
+) -> Result<Vec<Option<CheckRow>>, StoreError> {
+    let DbConn::Postgres(pg) = conn else {
+        // On SQLite one cached point lookup per key, all in one read transaction: an `IN`
+        // list is prepared afresh for every chunk and sorted into a temporary index first,
+        // where a prepared lookup by index takes a few microseconds.
+        return super::snapshot(conn, |conn| {
+            address_keys
+                .iter()
+                .map(|key| check_one(conn, sender_id, list_id, key))
+                .collect()
+        });
+    };
+    // One index probe per key, whatever the statistics say. `address_key = ANY($3)` is
+    // planned once per connection as a prepared statement; planned while the table was
+    // still unanalysed (a new database, a bulk import), the plan matched only the sender and
+    // list on the index and filtered the keys: a scan of the whole list for every group
+    // (measured: 15 ms for 2 keys in a 20,000-address list).
+    let rows: Vec<CheckRow> = diesel::sql_query(
+        "SELECT address_key, status, current_consent_id, confirmed_at, evidence_sha256 \
+         FROM subscriptions WHERE (sender_id, list_id, address_key) \
+         IN (SELECT $1, $2, unnest($3::text[]))",
+    )
+    .bind::<diesel::sql_types::Text, _>(sender_id)
+    .bind::<diesel::sql_types::Text, _>(list_id)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(address_keys)
+    .load(pg)?;
+    let mut by_key: std::collections::HashMap<String, CheckRow> = rows
+        .into_iter()
+        .map(|row| (row.address_key.clone(), row))
+        .collect();
+    // A key asked twice gets its row twice.
+    let mut last_use = std::collections::HashMap::new();
+    for (i, key) in address_keys.iter().enumerate() {
+        last_use.insert(key.as_str(), i);
     }
-    let query = subscriptions::table
-        .filter(subscriptions::sender_id.eq(sender_id))
-        .filter(subscriptions::list_id.eq(list_id))
-        .filter(subscriptions::address_key.eq_any(address_keys))
-        .select(CHECK_COLUMNS);
-    Ok(crate::on_backend!(conn, |c| query.load(c))?)
+    Ok(address_keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| match last_use.get(key.as_str()) {
+            Some(&last) if last == i => by_key.remove(key),
+            _ => by_key.get(key).cloned(),
+        })
+        .collect())
 }

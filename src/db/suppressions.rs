@@ -98,11 +98,16 @@ pub fn suppressed_among(
         .load(pg)?;
         return Ok(rows.into_iter().map(|k| k.address_key).collect());
     }
-    Ok(suppressions::table
-        .filter(suppressions::scope.eq_any([sender_id.as_str(), GLOBAL]))
-        .filter(suppressions::address_key.eq_any(address_keys))
-        .select(suppressions::address_key)
-        .load(conn)?)
+    // On SQLite a cached lookup per key, as `subscriptions::check_many` explains.
+    super::snapshot(conn, |conn| {
+        let mut found = Vec::new();
+        for key in address_keys {
+            if is_suppressed(conn, sender_id, key)? {
+                found.push(key.clone());
+            }
+        }
+        Ok(found)
+    })
 }
 
 /// The suppressions of an address that bind this sender: (scope, reason, since), where scope

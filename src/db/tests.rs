@@ -55,6 +55,39 @@ fn write_transaction_rolls_back_on_error() {
     assert!(epochs.iter().all(|(_, e)| *e == 0), "{epochs:?}");
 }
 
+/// What `subscriptions::check_one` relies on: by the key's bytes, with the sender and list,
+/// SQLite reads the narrow index and not the wide unique one.
+#[test]
+fn a_check_reads_the_narrow_address_index_on_sqlite() {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let db = open(&url, 2).unwrap_or_else(|e| panic!("{e}"));
+    let mut conn = db.get().unwrap_or_else(|e| panic!("{e}"));
+    let DbConn::Sqlite(lite) = &mut *conn else {
+        panic!("a SQLite URL opens SQLite")
+    };
+    let plan: Vec<Step> = diesel::sql_query(
+        "EXPLAIN QUERY PLAN SELECT status FROM subscriptions \
+         WHERE sender_id = 's' AND list_id = 'l' AND unhex(address_key) = x'00'",
+    )
+    .load(lite)
+    .unwrap_or_else(|e| panic!("{e}"));
+    let details: Vec<&str> = plan.iter().map(|s| s.detail.as_str()).collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("USING INDEX subscriptions_address_bytes")),
+        "{details:?}"
+    );
+}
+
 mod group_commit {
     use std::sync::atomic::Ordering;
     use std::sync::mpsc;

@@ -1,7 +1,7 @@
 //! The check's answer for one address or a chunk of them: may it be mailed on this list
 //! now, and why (or why not).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::db::subscriptions::{check_many, check_one};
 use crate::db::{suppressions, DbConn, StoreError};
@@ -47,22 +47,21 @@ pub fn check_address(
     Ok(verdict(row, suppressed))
 }
 
-/// The verdicts for a chunk of addresses, in the order of `address_keys`: two queries
-/// however many there are.
+/// The verdicts for a chunk of addresses, in the order of `address_keys`: one lookup per
+/// key (SQLite) or one query for all (PostgreSQL), and the suppressions of those with no
+/// record in one more.
 pub fn check_addresses(
     conn: &mut DbConn,
     sender_id: &SenderId,
     list_id: &ListId,
     address_keys: &[String],
 ) -> Result<Vec<Verdict>, StoreError> {
-    let rows: HashMap<String, CheckRow> = check_many(conn, sender_id, list_id, address_keys)?
-        .into_iter()
-        .map(|r| (r.address_key.clone(), r))
-        .collect();
+    let rows = check_many(conn, sender_id, list_id, address_keys)?;
     let missing: Vec<String> = address_keys
         .iter()
-        .filter(|k| !rows.contains_key(*k))
-        .cloned()
+        .zip(&rows)
+        .filter(|(_, row)| row.is_none())
+        .map(|(key, _)| key.clone())
         .collect();
     let suppressed: HashSet<String> = if missing.is_empty() {
         HashSet::new()
@@ -73,6 +72,7 @@ pub fn check_addresses(
     };
     Ok(address_keys
         .iter()
-        .map(|key| verdict(rows.get(key).cloned(), suppressed.contains(key)))
+        .zip(rows)
+        .map(|(key, row)| verdict(row, suppressed.contains(key)))
         .collect())
 }
