@@ -27,6 +27,7 @@ mod url;
 
 mod group;
 mod handle;
+mod key_lookups;
 mod pool;
 mod transaction;
 

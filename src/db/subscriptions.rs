@@ -266,20 +266,12 @@ pub fn check_many(
                 .collect()
         });
     };
-    // One index probe per key, whatever the statistics say. `address_key = ANY($3)` is
-    // planned once per connection as a prepared statement; planned while the table was
-    // still unanalysed (a new database, a bulk import), the plan matched only the sender and
-    // list on the index and filtered the keys: a scan of the whole list for every group
-    // (measured: 15 ms for 2 keys in a 20,000-address list).
-    let rows: Vec<CheckRow> = diesel::sql_query(
-        "SELECT address_key, status, current_consent_id, confirmed_at, evidence_sha256 \
-         FROM subscriptions WHERE (sender_id, list_id, address_key) \
-         IN (SELECT $1, $2, unnest($3::text[]))",
-    )
-    .bind::<diesel::sql_types::Text, _>(sender_id)
-    .bind::<diesel::sql_types::Text, _>(list_id)
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(address_keys)
-    .load(pg)?;
+    let query = super::key_lookups::CheckKeys {
+        sender_id,
+        list_id,
+        keys: address_keys,
+    };
+    let rows: Vec<CheckRow> = query.load(pg)?;
     let mut by_key: std::collections::HashMap<String, CheckRow> = rows
         .into_iter()
         .map(|row| (row.address_key.clone(), row))

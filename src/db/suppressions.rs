@@ -82,21 +82,12 @@ pub fn suppressed_among(
     address_keys: &[String],
 ) -> Result<Vec<String>, StoreError> {
     if let DbConn::Postgres(pg) = conn {
-        // One primary-key probe per scope and key, as `subscriptions::check_many` explains.
-        #[derive(QueryableByName)]
-        struct Key {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            address_key: String,
-        }
-        let rows: Vec<Key> = diesel::sql_query(
-            "SELECT DISTINCT address_key FROM suppressions WHERE (scope, address_key) \
-             IN (SELECT s, k FROM unnest(ARRAY[$1, $2]) s, unnest($3::text[]) k)",
-        )
-        .bind::<diesel::sql_types::Text, _>(sender_id.as_str())
-        .bind::<diesel::sql_types::Text, _>(GLOBAL)
-        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(address_keys)
-        .load(pg)?;
-        return Ok(rows.into_iter().map(|k| k.address_key).collect());
+        let query = super::key_lookups::SuppressedKeys {
+            sender_id,
+            global: GLOBAL,
+            keys: address_keys,
+        };
+        return Ok(query.load(pg)?);
     }
     // On SQLite a cached lookup per key, as `subscriptions::check_many` explains.
     super::snapshot(conn, |conn| {

@@ -17,7 +17,12 @@ async fn a_batch_answers_every_line_in_order_and_records_a_receipt() {
     app.given_list("newsletter").await;
     confirmed(&app, "ok@example.jp", 1).await;
     app.signup("newsletter", "waiting@example.jp").await;
-    let input = "{\"email\":\"ok@example.jp\"}\n{\"email\":\"waiting@example.jp\"}\n{\"email\":\"not-an-address\"}\n\n{\"email\":\"stranger@example.jp\"}\nnot json\n{\"email\":\"OK@example.jp\"}";
+    // Signed up to another list by a prankster; the owner says "this wasn't me".
+    app.given_list("other").await;
+    app.signup("other", "pranked@example.jp").await;
+    let (_, refuse) = TestApp::links_of(&app.mail_to("pranked@example.jp", 3).await);
+    assert_eq!(app.press(&refuse).await.status(), 200);
+    let input = "{\"email\":\"ok@example.jp\"}\n{\"email\":\"waiting@example.jp\"}\n{\"email\":\"not-an-address\"}\n\n{\"email\":\"stranger@example.jp\"}\nnot json\n{\"email\":\"OK@example.jp\"}\n{\"email\":\"pranked@example.jp\"}";
 
     let response = app
         .post("/v1/check?list=newsletter", &app.sender_key)
@@ -51,7 +56,8 @@ async fn a_batch_answers_every_line_in_order_and_records_a_receipt() {
             "invalid_email",
             "not_found",
             "invalid_email",
-            "confirmed"
+            "confirmed",
+            "suppressed"
         ]
     );
     assert_eq!(lines[0]["allowed"], true);
@@ -66,7 +72,7 @@ async fn a_batch_answers_every_line_in_order_and_records_a_receipt() {
     assert!(eventually(|| async { app.event(&receipt).await.is_some() }).await);
     let (kind, data) = app.event(&receipt).await.unwrap();
     assert_eq!(kind, "checked");
-    assert_eq!(data["count"], 6);
+    assert_eq!(data["count"], 7);
     assert_eq!(data["allowed"], 2);
     assert_eq!(data["results_sha256"], expected);
 }
