@@ -70,7 +70,7 @@ pub struct CheckAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     headers: Option<MailHeaders>,
     /// What 特定電子メール法 Art. 4 requires the mail to display.
-    display: Display,
+    display: SenderDisplay,
 }
 
 /// Headers to put in a mail the check allowed.
@@ -89,7 +89,7 @@ pub struct MailHeaders {
 
 /// The sender's identity and opt-out as the mail must show them.
 #[derive(Serialize, ToSchema)]
-pub struct Display {
+pub struct SenderDisplay {
     sender_name: String,
     postal_address: String,
     contact: String,
@@ -146,7 +146,7 @@ pub async fn check(
             .and_then(|r| r.confirmed_at)
             .map(crate::clock::rfc3339),
         evidence_sha256: verdict.row.as_ref().map(|r| r.evidence_sha256.clone()),
-        display: Display {
+        display: SenderDisplay {
             sender_name: sender.legal_name.clone(),
             postal_address: sender.postal_address.clone(),
             contact: sender.contact.clone(),
