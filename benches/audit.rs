@@ -131,7 +131,7 @@ fn seed(database_url: &str, n: u64) -> anyhow::Result<(String, String)> {
                     pii,
                     ..NewEvent::new(kind, data)
                 };
-                append_event(conn, &sender_id, event, clock::now())?;
+                append_event(conn, &sender_id, event, clock::now(), &Default::default())?;
             }
             Ok(())
         })?;

@@ -69,22 +69,18 @@ pub fn delete_webhook(conn: &mut DbConn, sender_id: &SenderId) -> Result<bool, S
     Ok(diesel::delete(webhooks::table.find(sender_id)).execute(conn)? > 0)
 }
 
-/// Queues a delivery of `event` when its sender subscribed to its kind. The job carries only
-/// the event id: the body is built at delivery time, so an erasure reaches queued jobs too.
-pub fn enqueue_if_subscribed(
-    conn: &mut DbConn,
-    event: &EventRow,
-    now: NaiveDateTime,
-) -> Result<(), StoreError> {
-    if !EVENT_KINDS.contains(&event.kind.as_str()) {
-        return Ok(());
+/// Whether the sender's webhook announces events of `kind`. Asked before the event is
+/// appended: on PostgreSQL the append holds the sender's chain head until commit, and this
+/// lookup need not happen inside that window.
+pub fn wants(conn: &mut DbConn, sender_id: &SenderId, kind: &str) -> Result<bool, StoreError> {
+    if !EVENT_KINDS.contains(&kind) {
+        return Ok(false);
     }
-    let Some(hook) = find_webhook(conn, &event.sender_id)? else {
-        return Ok(());
-    };
-    if !hook.kinds().contains(&event.kind) {
-        return Ok(());
-    }
+    Ok(find_webhook(conn, sender_id)?.is_some_and(|hook| hook.kinds().iter().any(|k| k == kind)))
+}
+
+/// Queues the delivery of `event` to the sender's webhook (see [`wants`]).
+pub fn enqueue(conn: &mut DbConn, event: &EventRow, now: NaiveDateTime) -> Result<(), StoreError> {
     let payload = serde_json::json!({ "event_id": event.id }).to_string();
     let job = OutboxRow::new(
         OutboxKind::Webhook,

@@ -6,6 +6,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::activity::{hour_of, Counts};
 use super::schema::{chain_heads, event_pii, events};
 use super::{DbConn, StoreError};
 use crate::clock;
@@ -17,6 +18,7 @@ use consentry_ledger::pii::{Pii, PiiRecord};
 
 pub use rows::{EventRow, EventWithPii, NewEvent, PiiRow};
 
+mod append_pg;
 mod rows;
 
 /// Creates a sender's chain head; called when the sender is created.
@@ -72,12 +74,14 @@ pub fn heads(conn: &mut DbConn) -> Result<Vec<(SenderId, i64, String)>, StoreErr
 }
 
 /// Appends one event to the sender's chain. Call inside a write transaction; callers that
-/// record product events go through [`record_event`], which also queues webhooks.
+/// record product events go through [`record_event`], which also queues webhooks. `counts`
+/// are added to the sender's activity of the hour in the same transaction.
 pub fn append_event(
     conn: &mut DbConn,
     sender_id: &SenderId,
     event: NewEvent<'_>,
     at: NaiveDateTime,
+    counts: &Counts,
 ) -> Result<EventRow, StoreError> {
     let (head_seq, prev_hash) = lock_head(conn, sender_id)?;
     let seq = head_seq + 1;
@@ -103,6 +107,10 @@ pub fn append_event(
     };
     let hash = chain_hash(&prev_hash, &fields.canonical());
     let row = EventRow::new(&fields, at, prev_hash, hash);
+    if let DbConn::Postgres(pg) = conn {
+        append_pg::AppendOnPg::new(&row, pii.as_ref(), hour_of(at), counts).execute(pg)?;
+        return Ok(row);
+    }
     // The inserts run on the backend's own connection, so they are cached statements
     // (every event of every flow passes here). The head's UPDATE is prepared each time
     // either way: diesel never caches an UPDATE.
@@ -129,6 +137,7 @@ pub fn append_event(
             chain_heads::updated_at.eq(at),
         ))
         .execute(conn)?;
+    super::activity::add(conn, sender_id, at, counts)?;
     Ok(row)
 }
 
@@ -252,8 +261,10 @@ pub fn record_event(
     now: NaiveDateTime,
 ) -> Result<EventRow, StoreError> {
     let counts = super::activity::counts_of(event.kind, &event.data);
-    let row = append_event(conn, sender_id, event, now)?;
-    super::activity::add(conn, sender_id, now, &counts)?;
-    super::webhooks::enqueue_if_subscribed(conn, &row, now)?;
+    let announce = super::webhooks::wants(conn, sender_id, event.kind.as_str())?;
+    let row = append_event(conn, sender_id, event, now, &counts)?;
+    if announce {
+        super::webhooks::enqueue(conn, &row, now)?;
+    }
     Ok(row)
 }

@@ -40,7 +40,13 @@ impl TestApp {
                 for _ in 0..n {
                     let data = serde_json::json!({"count": 0, "padding": padding});
                     let event = NewEvent::new(EventKind::Checked, data);
-                    append_event(conn, &sender_id, event, consentry::clock::now())?;
+                    append_event(
+                        conn,
+                        &sender_id,
+                        event,
+                        consentry::clock::now(),
+                        &Default::default(),
+                    )?;
                 }
                 Ok(())
             })
