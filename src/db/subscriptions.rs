@@ -191,17 +191,12 @@ pub fn erase_address(
 }
 
 /// What a compliance check needs about one subscription.
-#[derive(Debug, Clone, Queryable, QueryableByName)]
+#[derive(Debug, Clone, Queryable)]
 pub struct CheckRow {
-    #[diesel(sql_type = diesel::sql_types::Text)]
     pub address_key: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
     pub status: SubscriptionStatus,
-    #[diesel(sql_type = diesel::sql_types::Text, column_name = current_consent_id)]
     pub consent_id: ConsentId,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
     pub confirmed_at: Option<NaiveDateTime>,
-    #[diesel(sql_type = diesel::sql_types::Text)]
     pub evidence_sha256: String,
 }
 
@@ -271,22 +266,14 @@ pub fn check_many(
         list_id,
         keys: address_keys,
     };
-    let rows: Vec<CheckRow> = query.load(pg)?;
-    let mut by_key: std::collections::HashMap<String, CheckRow> = rows
+    let by_key: std::collections::HashMap<String, CheckRow> = query
+        .load::<CheckRow>(pg)?
         .into_iter()
         .map(|row| (row.address_key.clone(), row))
         .collect();
-    // A key asked twice gets its row twice.
-    let mut last_use = std::collections::HashMap::new();
-    for (i, key) in address_keys.iter().enumerate() {
-        last_use.insert(key.as_str(), i);
-    }
+    // Cloned, not taken: a key may be asked twice.
     Ok(address_keys
         .iter()
-        .enumerate()
-        .map(|(i, key)| match last_use.get(key.as_str()) {
-            Some(&last) if last == i => by_key.remove(key),
-            _ => by_key.get(key).cloned(),
-        })
+        .map(|key| by_key.get(key).cloned())
         .collect())
 }
