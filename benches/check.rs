@@ -186,17 +186,16 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let sqlite = format!("sqlite://{}", dir.join("bench.db").display());
     let key_file = dir.join(format!("bench-{subscriptions}.key"));
-    let key = match std::fs::read_to_string(&key_file) {
-        _ if std::env::var_os("BENCH_SKIP_SQLITE").is_some() => String::new(),
-        Ok(key) => key,
-        Err(_) => {
-            let _ = std::fs::remove_file(dir.join("bench.db"));
-            let key = seed(&sqlite, subscriptions)?;
-            std::fs::write(&key_file, &key)?;
-            key
-        }
-    };
-    if !key.is_empty() {
+    if std::env::var_os("BENCH_SKIP_SQLITE").is_none() {
+        let key = match std::fs::read_to_string(&key_file) {
+            Ok(key) => key,
+            Err(_) => {
+                let _ = std::fs::remove_file(dir.join("bench.db"));
+                let key = seed(&sqlite, subscriptions)?;
+                std::fs::write(&key_file, &key)?;
+                key
+            }
+        };
         bench.run("SQLite, 1 instance", &sqlite, 1, &key, &dir)?;
     }
 
