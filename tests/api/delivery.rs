@@ -358,3 +358,52 @@ async fn an_instance_that_starts_takes_back_its_own_leases_and_no_one_else_s() {
         "our job is due again at once; theirs keeps its lease"
     );
 }
+
+/// The issue's outage, with the shipped defaults (retry backoff 5 s to 1 h, retries for 5
+/// days, no limit on the count): signups go on while the relay refuses every connection
+/// for 15 minutes; afterwards every mail arrives, once, and nothing was given up. It runs
+/// for about 16 minutes, so the suite leaves it out:
+/// `cargo test --test api -- --ignored a_relay_down_for_fifteen_minutes`.
+#[tokio::test]
+#[ignore = "runs for 16 minutes"]
+async fn a_relay_down_for_fifteen_minutes_with_the_default_settings_loses_no_mail() {
+    const OUTAGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+    let down = DownSmtpServer::reserve();
+    let app = TestApp::builder()
+        .mail_url(down.url())
+        .setting("mail_retry_base_ms", 5_000)
+        .setting("mail_retry_max_ms", 3_600_000)
+        .spawn()
+        .await;
+    app.given_list("newsletter").await;
+    let started = std::time::Instant::now();
+    let mut signed = 0;
+    while started.elapsed() < OUTAGE {
+        let answer = app
+            .bare_signup("newsletter", &format!("patient{signed}@example.jp"))
+            .await;
+        assert_eq!(answer["confirmation"], "queued");
+        signed += 1;
+        tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+    }
+    let metrics = app.metrics().await;
+    assert_eq!(metric(&metrics, "consentry_mail_relay_up"), 0, "{metrics}");
+    assert!(!metrics.contains(r#"outcome="given_up""#), "{metrics}");
+
+    let smtp = down.start();
+    let sent = r#"consentry_mail_attempts_total{outcome="sent"}"#;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while metric(&app.metrics().await, sent) < signed && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+
+    let mails = smtp.mails();
+    let mut to: Vec<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len() as u64, signed, "every mail arrives");
+    assert_eq!(mails.len() as u64, signed, "each once");
+    let metrics = app.metrics().await;
+    assert_eq!(metric(&metrics, sent), signed, "{metrics}");
+    assert!(!metrics.contains(r#"outcome="given_up""#), "{metrics}");
+}
