@@ -79,7 +79,9 @@ pub fn wants(conn: &mut DbConn, sender_id: &SenderId, kind: &str) -> Result<bool
     Ok(find_webhook(conn, sender_id)?.is_some_and(|hook| hook.kinds().iter().any(|k| k == kind)))
 }
 
-/// Queues the delivery of `event` to the sender's webhook (see [`wants`]).
+/// Queues the delivery of `event` to the sender's webhook (see [`wants`]). The job carries
+/// only the event id: the body is built at delivery time, so an erasure reaches queued jobs
+/// too.
 pub fn enqueue(conn: &mut DbConn, event: &EventRow, now: NaiveDateTime) -> Result<(), StoreError> {
     let payload = serde_json::json!({ "event_id": event.id }).to_string();
     let job = OutboxRow::new(
