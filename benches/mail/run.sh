@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Confirmation mail through smtp:// to a relay on loopback: N signups (16 clients), then the
-# rate from the first signup to the last mail the relay received, with how many arrived,
-# how many twice (by Message-ID), and what the same relay takes from a plain SMTP client
-# (Python's smtplib, one connection, mails one after another) in the same run.
+# Confirmation mail through smtp:// to a relay on loopback, in two rounds of N signups (16
+# clients) each, next to what the same relay takes from a plain SMTP client (Python's
+# smtplib, one connection, mails one after another) in the same run:
+# - burst: the relay is up; the rate from the first signup to the last mail received;
+# - queued: the relay is down while the N signups queue their mails, then comes back; the
+#   rate from the first mail it receives to the last (N queued mails, delivered).
+# Each round reports how many mails arrived and how many twice (by Message-ID).
 # Usage: bash benches/mail/run.sh [BIN] [N]   (default: a release build, 1000 signups).
 # SQLite with one instance; with BENCH_POSTGRES_URL (a server URL such as
 # postgres://postgres@127.0.0.1:5432/postgres) PostgreSQL with two instances sharing the
@@ -14,10 +17,12 @@ cd "$(dirname "$0")/../.."
 BIN=${1:-}; N=${2:-1000}
 if [ -z "$BIN" ]; then cargo build --release --locked --quiet; BIN=target/release/consentry; fi
 W=$(mktemp -d); RELAY=$((RANDOM%900+2600))
-python3 -W ignore benches/mail/relay.py $RELAY $W/received.log > $W/relay.log 2>&1 & R=$!
-PIDS="$R"; DB_NAME=""
+LOG=$W/received.log
+start_relay() { python3 -W ignore benches/mail/relay.py $RELAY $LOG >> $W/relay.log 2>&1 & R=$!; }
+start_relay
+PIDS=""; DB_NAME=""
 cleanup() {
-  kill $PIDS 2>/dev/null || true; wait 2>/dev/null || true
+  kill $PIDS $R 2>/dev/null || true; wait 2>/dev/null || true
   if [ -n "$DB_NAME" ]; then psql "$BENCH_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null; fi
   rm -rf $W
 }
@@ -33,7 +38,7 @@ with smtplib.SMTP("127.0.0.1", port) as s:
         s.sendmail("a@example.jp", ["b@example.jp"], body)
     print(f"relay from a plain client (smtplib, one connection): {n / (time.time() - t):.0f} mails/s")
 PY
-: > $W/received.log
+: > $LOG
 if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
   DB_NAME="consentry_bench_mail_$$"
   psql "$BENCH_POSTGRES_URL" -qc "CREATE DATABASE $DB_NAME" >/dev/null
@@ -57,10 +62,11 @@ done
 FIRST=$(echo $PORTS | cut -d' ' -f1)
 curl -fs -X POST http://127.0.0.1:$FIRST/v1/lists -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
   -d '{"slug":"n","name":"News","consent_text":"Yes","policy_url":"https://b.example.jp/p","locale":"en"}' >/dev/null
-t0=$(date +%s.%N)
-python3 - "$KEY" "$N" $PORTS <<'PY'
+# signups FROM N: N signups with distinct addresses, spread over the instances
+signups() {
+python3 - "$KEY" "$1" "$N" $PORTS <<'PY'
 import json, sys, time, urllib.request, concurrent.futures as cf
-key, n, ports = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+key, first, n, ports = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 def signup(i):
     req = urllib.request.Request(f"http://127.0.0.1:{ports[i % len(ports)]}/v1/consents", method="POST",
         data=json.dumps({"list": "n", "email": f"user{i}-{time.time_ns()}@example{i%50}.jp"}).encode(),
@@ -69,17 +75,41 @@ def signup(i):
     return answer.status == 202 and json.load(answer).get("confirmation") == "queued"
 t = time.time()
 with cf.ThreadPoolExecutor(16) as ex:
-    queued = sum(ex.map(signup, range(n)))
-print(f"{n} signups answered in {time.time()-t:.1f}s ({queued} x 202 queued), {len(ports)} instance(s)")
+    queued = sum(ex.map(signup, range(first, first + n)))
+print(f"  {n} signups answered in {time.time()-t:.1f}s ({queued} x 202 queued), {len(ports)} instance(s)")
 PY
-t1=$(date +%s.%N); at_t1=$(sort -u $W/received.log | wc -l)
-# wait until the relay has received a mail for every queued signup (or 5 minutes)
-for _ in $(seq 600); do
-  [ "$(sort -u $W/received.log | wc -l)" -ge "$N" ] && break; sleep 0.5
-done
-end=$(date +%s.%N)
-received=$(wc -l < $W/received.log); unique=$(sort -u $W/received.log | wc -l)
+}
+distinct() { cut -d' ' -f2 $LOG | sort -u | wc -l; }
+# waits until the relay has received WANT distinct mails (or 5 minutes)
+wait_for() { for _ in $(seq 600); do [ "$(distinct)" -ge "$1" ] && break; sleep 0.5; done; }
+# report FROM_TIME AFTER_TIME: mails first received after AFTER_TIME, their rate from
+# FROM_TIME (or from the first of them when FROM_TIME is "first") to the last of them
+report() {
+python3 - "$LOG" "$@" <<'PY'
+import sys
+log, since, after = sys.argv[1], sys.argv[2], float(sys.argv[3])
+first, lines = {}, 0
+for line in open(log):
+    t, mid = line.split()
+    lines += 1
+    first.setdefault(mid, float(t))
+ts = sorted(t for t in first.values() if t > after)
+start = ts[0] if since == "first" else float(since)
+print(f"  {len(ts)} mails, {lines - len(first)} doubled in the whole run: {len(ts) / (ts[-1] - start):.1f} mails/s")
+PY
+}
+echo "burst: the relay is up while $N signups come in"
+t0=$(date +%s.%N)
+signups 0
+t1=$(date +%s.%N)
+wait_for "$N"
+report "$t0" "$t0"
+echo "  of which after the last signup:"; report "$t1" "$t1"
+echo "queued: the relay is down while $N signups queue their mails, then comes back"
+kill $R; wait $R 2>/dev/null || true
+signups "$N"
+sleep 1; t_up=$(date +%s.%N); start_relay
+wait_for $((2 * N))
+report first "$t_up"
 sent=$(queued "select count(*) from outbox where kind='mail' and status='sent'")
-echo "relay received $received mails ($unique distinct Message-IDs, $((received - unique)) doubled; outbox says $sent sent):" \
-  "$(python3 -c "print(f'{$unique/($end-$t0):.1f}')") mails/s from the first signup to the last mail;" \
-  "$(python3 -c "print(f'{($unique-$at_t1)/max($end-$t1,1e-3):.1f}')") mails/s for the $((unique - at_t1)) still to go after the last signup"
+echo "outbox says $sent mails sent; distinct Message-IDs received: $(distinct)"
