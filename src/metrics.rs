@@ -27,6 +27,7 @@ pub struct Metrics {
     /// Two scrapes at once must not both add the same difference to those two.
     catching_up: Mutex<()>,
     mail: IntCounterVec,
+    mail_batches: IntCounter,
     relay_up: IntGauge,
     standing: IntGaugeVec,
     window: IntGaugeVec,
@@ -72,6 +73,11 @@ impl Metrics {
         registry.register(Box::new(write_groups.clone()))?;
         registry.register(Box::new(grouped_writes.clone()))?;
         registry.register(Box::new(mail.clone()))?;
+        let mail_batches = IntCounter::new(
+            "mail_outcome_batches_total",
+            "Transactions that recorded mail attempts (their ratio to mail_attempts_total is the mean batch)",
+        )?;
+        registry.register(Box::new(mail_batches.clone()))?;
         let relay_up = IntGauge::new(
             "mail_relay_up",
             "1 while the mail relay accepts sessions; 0 while it is down and the queue waits for a probe",
@@ -111,6 +117,7 @@ impl Metrics {
             grouped_writes,
             catching_up: Mutex::new(()),
             mail,
+            mail_batches,
             relay_up,
             standing,
             window,
@@ -121,6 +128,11 @@ impl Metrics {
     /// The mail attempt counter, for the mail worker (labels: `outcome`).
     pub fn mail_attempts(&self) -> IntCounterVec {
         self.mail.clone()
+    }
+
+    /// The count of transactions that recorded mail attempts, for the mail worker.
+    pub fn mail_outcome_batches(&self) -> IntCounter {
+        self.mail_batches.clone()
     }
 
     /// The relay gauge, for the mail worker: 1 up, 0 down.

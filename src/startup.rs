@@ -53,7 +53,14 @@ fn mail_worker(state: &AppState, metrics: &Metrics) -> anyhow::Result<MailWorker
         dkim,
         wake: state.mail_wake.clone(),
         domains: crate::mail::domains::DomainTurns::new(settings.mail.per_domain_concurrency),
-        attempts: metrics.mail_attempts(),
+        settler: crate::mail::settler::Settler::start(
+            state.db.clone(),
+            settings.clone(),
+            crate::mail::settler::Counts {
+                attempts: metrics.mail_attempts(),
+                batches: metrics.mail_outcome_batches(),
+            },
+        ),
         relay: crate::mail::relay::Relay::default(),
         relay_up: metrics.mail_relay_up(),
     })

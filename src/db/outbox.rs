@@ -224,12 +224,24 @@ pub fn renew_leases(
     ids: &[String],
     until: NaiveDateTime,
 ) -> Result<usize, StoreError> {
-    Ok(diesel::update(
-        outbox::table
-            .filter(outbox::id.eq_any(ids))
-            .filter(outbox::status.eq(OutboxStatus::Queued))
-            .filter(outbox::locked_until.is_not_null()),
-    )
-    .set(outbox::locked_until.eq(until))
-    .execute(conn)?)
+    Ok(match conn {
+        // A row locked now is being settled (`mail::settler`): it needs no longer lease, and
+        // waiting for it while that batch waits for a row this update holds is a deadlock.
+        DbConn::Postgres(pg) => diesel::sql_query(
+            "UPDATE outbox SET locked_until = $1 WHERE id IN ( \
+                 SELECT id FROM outbox WHERE id = ANY($2) AND status = 'queued' \
+                 AND locked_until IS NOT NULL FOR UPDATE SKIP LOCKED)",
+        )
+        .bind::<diesel::sql_types::Timestamp, _>(until)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(ids)
+        .execute(pg)?,
+        sqlite => diesel::update(
+            outbox::table
+                .filter(outbox::id.eq_any(ids))
+                .filter(outbox::status.eq(OutboxStatus::Queued))
+                .filter(outbox::locked_until.is_not_null()),
+        )
+        .set(outbox::locked_until.eq(until))
+        .execute(sqlite)?,
+    })
 }

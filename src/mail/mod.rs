@@ -4,6 +4,7 @@ pub mod domains;
 pub mod message;
 mod outcome;
 pub mod relay;
+pub mod settler;
 mod smtp;
 pub mod templates;
 pub mod transport;

@@ -3,17 +3,17 @@
 //! for good with `confirmation_failed`; obsolete mail is dropped without an event.
 
 use chrono::NaiveDateTime;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::clock;
 use crate::config::MailSettings;
 use crate::db::complaints;
-use crate::db::ledger::NewEvent;
+use crate::db::ledger::{self, NewEvent};
 use crate::db::outbox::{self, OutboxRow};
-use crate::db::{write_transaction, Db, DbConn, StoreError};
+use crate::db::{DbConn, StoreError};
 use crate::domain::event_kind::EventKind;
 use crate::jobs::{next_attempt, Retries};
 
+#[derive(Debug, Clone)]
 pub enum Outcome {
     Sent {
         message_id: String,
@@ -30,66 +30,85 @@ pub enum Outcome {
     Obsolete,
 }
 
-/// Records the attempt in one transaction and counts it in `attempts` once it committed.
-pub async fn settle(
-    db: &Db,
+/// Records the outcomes of several attempts in the open transaction: first each mail's
+/// own rows, then the events, sender by sender in the order of their ids (so that two
+/// batches at two instances never wait for each other's chain heads in a circle), each
+/// sender's under one lock of its chain head. Returns each outcome's label for
+/// `mail_attempts_total`, in order.
+pub fn record_outcomes(
+    conn: &mut DbConn,
+    outcomes: &[(OutboxRow, Outcome)],
     mail: &MailSettings,
-    attempts: &prometheus::IntCounterVec,
-    job: OutboxRow,
-    outcome: Outcome,
-) {
-    let retries = Retries {
+    now: NaiveDateTime,
+) -> Result<Vec<&'static str>, StoreError> {
+    let mut labels = Vec::with_capacity(outcomes.len());
+    let mut events = Vec::new();
+    for (job, outcome) in outcomes {
+        let (label, event) = record_rows(conn, job, outcome, retries(job, mail), now)?;
+        labels.push(label);
+        events.extend(event.map(|(kind, data)| (job, kind, data)));
+    }
+    // Stable: a sender's events keep the order their attempts ended in.
+    events.sort_by(|a, b| a.0.sender_id.cmp(&b.0.sender_id));
+    for same_sender in events.chunk_by(|a, b| a.0.sender_id == b.0.sender_id) {
+        let Some((first, _, _)) = same_sender.first() else {
+            continue;
+        };
+        let new_events = same_sender
+            .iter()
+            .map(|(job, kind, data)| NewEvent {
+                consent_id: job.consent_id.as_ref(),
+                ..NewEvent::new(*kind, data.clone())
+            })
+            .collect();
+        ledger::record_events(conn, &first.sender_id, new_events, now)?;
+    }
+    Ok(labels)
+}
+
+/// How long this mail is tried: for the configured time since it was queued.
+fn retries(job: &OutboxRow, mail: &MailSettings) -> Retries {
+    Retries {
         max_attempts: mail.max_attempts,
         until: Some(job.created_at + mail.retry_for),
         base: mail.retry_base,
         max: mail.retry_max,
-    };
-    let job_id = job.id.clone();
-    let result = db
-        .write(move |conn| {
-            let now = clock::now();
-            write_transaction(conn, |conn| {
-                record_outcome(conn, &job, outcome, retries, now)
-            })
-        })
-        .await;
-    match result {
-        Ok(label) => attempts.with_label_values(&[label]).inc(),
-        Err(error) => tracing::error!(%error, job = %job_id, "cannot record mail outcome"),
     }
 }
 
-/// The outcome's rows and event; the `mail_attempts_total` label it counts under.
-fn record_outcome(
+/// The label an outcome is counted under, and the event it adds to the chain, if any.
+type Recorded = (&'static str, Option<(EventKind, Value)>);
+
+/// The outcome's rows; its label and the event it adds to the chain, if any.
+fn record_rows(
     conn: &mut DbConn,
     job: &OutboxRow,
-    outcome: Outcome,
+    outcome: &Outcome,
     retries: Retries,
     now: NaiveDateTime,
-) -> Result<&'static str, StoreError> {
+) -> Result<Recorded, StoreError> {
     let attempt = job.attempts + 1;
     let (error, permanent, reached) = match outcome {
         Outcome::Sent { message_id, sha256 } => {
             outbox::mark_sent(conn, &job.id, now)?;
             if let Some(consent_id) = &job.consent_id {
-                complaints::insert_sent_mail(conn, &message_id, &job.sender_id, consent_id, now)?;
+                complaints::insert_sent_mail(conn, message_id, &job.sender_id, consent_id, now)?;
             }
             let data = json!({
                 "message_id": message_id, "message_sha256": sha256, "attempt": attempt,
             });
-            record(conn, job, EventKind::ConfirmationSent, data, now)?;
-            return Ok("sent");
+            return Ok(("sent", Some((EventKind::ConfirmationSent, data))));
         }
         Outcome::Obsolete => {
             let error = "obsolete: consent no longer pending or address suppressed";
             outbox::mark_attempt_failed(conn, &job.id, error, None)?;
-            return Ok("obsolete");
+            return Ok(("obsolete", None));
         }
         Outcome::Failed {
             error,
             permanent,
             reached,
-        } => (error, permanent, reached),
+        } => (error, *permanent, *reached),
     };
     // Unreached: due again at once; the relay's probe decides when the queue moves.
     let retries = Retries {
@@ -101,30 +120,16 @@ fn record_outcome(
         ..retries
     };
     let retry_at = next_attempt(now, attempt, permanent, retries);
-    outbox::mark_attempt_failed(conn, &job.id, &error, retry_at)?;
+    outbox::mark_attempt_failed(conn, &job.id, error, retry_at)?;
     // Without the error text: it may name the recipient.
     let Some(at) = retry_at else {
         tracing::warn!(job = %job.id, attempts = attempt, permanent, "confirmation mail given up");
-        if job.consent_id.is_some() {
+        let event = job.consent_id.is_some().then(|| {
             let data = json!({ "attempts": attempt, "permanent": permanent });
-            record(conn, job, EventKind::ConfirmationFailed, data, now)?;
-        }
-        return Ok("given_up");
+            (EventKind::ConfirmationFailed, data)
+        });
+        return Ok(("given_up", event));
     };
     tracing::info!(job = %job.id, attempts = attempt, reached, retry_at = %at, "confirmation mail attempt failed; will retry");
-    Ok("failed")
-}
-
-fn record(
-    conn: &mut DbConn,
-    job: &OutboxRow,
-    kind: EventKind,
-    data: serde_json::Value,
-    now: NaiveDateTime,
-) -> Result<(), StoreError> {
-    let event = NewEvent {
-        consent_id: job.consent_id.as_ref(),
-        ..NewEvent::new(kind, data)
-    };
-    crate::db::ledger::record_event(conn, &job.sender_id, event, now).map(|_| ())
+    Ok(("failed", None))
 }

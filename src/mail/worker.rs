@@ -1,6 +1,6 @@
 //! The mail worker inside `serve` (on the shared outbox loop, `crate::jobs`): renders and
 //! sends confirmation mail, holds the queue while the relay is down (`super::relay`), and
-//! hands each attempt's outcome to `super::outcome` to be recorded.
+//! hands each attempt's outcome to `super::settler` to be recorded.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use super::domains::DomainTurns;
 use super::message::{confirmation, ConfirmationView, Rendered};
 use super::outcome::Outcome;
 use super::relay::{Admission, Change, Relay};
+use super::settler::Settler;
 use super::templates::Templates;
 use super::transport::Transport;
 use crate::clock;
@@ -39,8 +40,8 @@ pub struct MailWorker {
     pub dkim: Option<DkimConfig>,
     pub wake: Arc<Notify>,
     pub domains: DomainTurns,
-    /// Attempts by outcome (`sent`, `failed`, `given_up`, `obsolete`), shown in `/metrics`.
-    pub attempts: prometheus::IntCounterVec,
+    /// Records outcomes in batches; counts them by outcome in `/metrics`.
+    pub settler: Settler,
     pub relay: Relay,
     /// `mail_relay_up` in `/metrics`.
     pub relay_up: prometheus::IntGauge,
@@ -134,8 +135,7 @@ impl MailWorker {
     }
 
     async fn settle(&self, job: OutboxRow, outcome: Outcome) {
-        let mail = &self.settings.mail;
-        super::outcome::settle(&self.db, mail, &self.attempts, job, outcome).await;
+        self.settler.settle(job, outcome).await;
     }
 
     /// Gives a mail back untouched while the relay is down: no attempt is spent on it.

@@ -407,3 +407,55 @@ async fn a_relay_down_for_fifteen_minutes_with_the_default_settings_loses_no_mai
     assert_eq!(metric(&metrics, sent), signed, "{metrics}");
     assert!(!metrics.contains(r#"outcome="given_up""#), "{metrics}");
 }
+
+/// Attempts that end together are recorded together: fewer transactions than mails, each
+/// mail's `confirmation_sent` on its own sender's chain, and both chains whole.
+#[tokio::test]
+async fn mails_of_two_senders_sent_at_once_are_recorded_in_batches_on_whole_chains() {
+    let app = spawn_app().await;
+    app.given_list("newsletter").await;
+    let other = crate::support::seed(&app.db, "Other").await;
+    let created = app
+        .create_list(&other.sender_key, &crate::support::list_body("news"))
+        .await;
+    assert_eq!(created.status(), 201);
+
+    // Eight domains, so that up to eight mails are in flight at once and their attempts end
+    // while earlier outcomes are being written.
+    let signups = (0..24).map(|i| {
+        let (key, list) = if i % 2 == 0 {
+            (app.sender_key.clone(), "newsletter")
+        } else {
+            (other.sender_key.clone(), "news")
+        };
+        let app = &app;
+        async move {
+            let email = format!("r{i}@example{}.jp", i % 8);
+            let body = serde_json::json!({"list": list, "email": email});
+            let answer = app
+                .call(reqwest::Method::POST, "/v1/consents", Some(&key), Some(&body))
+                .await
+                .expect(202);
+            (key, answer["id"].as_str().unwrap().to_owned())
+        }
+    });
+    let consents = futures_util::future::join_all(signups).await;
+    app.smtp.wait_for(24).await;
+
+    const SENT: &str = "consentry_mail_attempts_total{outcome=\"sent\"}";
+    assert!(eventually(|| async { metric(&app.metrics().await, SENT) == 24 }).await);
+    let batches = metric(&app.metrics().await, "consentry_mail_outcome_batches_total");
+    assert!((1..24).contains(&batches), "{batches} transactions for 24 mails");
+    for (key, id) in &consents {
+        let consent = app.get_json(&format!("/v1/consents/{id}"), key).await;
+        let sent = event_kinds(&consent)
+            .iter()
+            .filter(|k| *k == "confirmation_sent")
+            .count();
+        assert_eq!(sent, 1, "{consent}");
+    }
+    for auditor in [&app.auditor_key, &other.auditor_key] {
+        let report = app.get_json("/v1/audit/verify", auditor).await;
+        assert_eq!(report["ok"], true, "{report}");
+    }
+}

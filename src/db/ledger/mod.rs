@@ -83,7 +83,20 @@ pub fn append_event(
     at: NaiveDateTime,
     counts: &Counts,
 ) -> Result<EventRow, StoreError> {
-    let (head_seq, prev_hash) = lock_head(conn, sender_id)?;
+    let head = lock_head(conn, sender_id)?;
+    append_after(conn, sender_id, head, event, at, counts)
+}
+
+/// Appends `event` after `(head_seq, prev_hash)`, the head as [`lock_head`] read it or the
+/// previous append of the same transaction left it.
+fn append_after(
+    conn: &mut DbConn,
+    sender_id: &SenderId,
+    (head_seq, prev_hash): (i64, String),
+    event: NewEvent<'_>,
+    at: NaiveDateTime,
+    counts: &Counts,
+) -> Result<EventRow, StoreError> {
     let seq = head_seq + 1;
     let id = event.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let pii = event.pii.map(Pii::salted);
@@ -260,11 +273,46 @@ pub fn record_event(
     event: NewEvent<'_>,
     now: NaiveDateTime,
 ) -> Result<EventRow, StoreError> {
-    let counts = super::activity::counts_of(event.kind, &event.data);
-    let announce = super::webhooks::wants(conn, sender_id, event.kind.as_str())?;
-    let row = append_event(conn, sender_id, event, now, &counts)?;
-    if announce {
-        super::webhooks::enqueue(conn, &row, now)?;
+    let appended = record_events(conn, sender_id, vec![event], now)?;
+    Ok(appended
+        .into_iter()
+        .next()
+        .ok_or(diesel::result::Error::NotFound)?)
+}
+
+/// Appends events of one sender, in order, under one lock of its chain head, as
+/// [`record_event`] would one by one. On PostgreSQL the head's lock is held until the
+/// commit and the sender's other appends wait for it, so whether the webhook wants each
+/// event is asked before it, and each event after the first costs one round trip inside it.
+pub fn record_events(
+    conn: &mut DbConn,
+    sender_id: &SenderId,
+    events: Vec<NewEvent<'_>>,
+    now: NaiveDateTime,
+) -> Result<Vec<EventRow>, StoreError> {
+    let mut wanted: Vec<(EventKind, bool)> = Vec::new();
+    let mut announce = Vec::with_capacity(events.len());
+    for event in &events {
+        let wants = match wanted.iter().find(|(kind, _)| *kind == event.kind) {
+            Some(&(_, wants)) => wants,
+            None => {
+                let wants = super::webhooks::wants(conn, sender_id, event.kind.as_str())?;
+                wanted.push((event.kind, wants));
+                wants
+            }
+        };
+        announce.push(wants);
     }
-    Ok(row)
+    let mut head = lock_head(conn, sender_id)?;
+    let mut rows = Vec::with_capacity(events.len());
+    for event in events {
+        let counts = super::activity::counts_of(event.kind, &event.data);
+        let row = append_after(conn, sender_id, head, event, now, &counts)?;
+        head = (row.seq, row.hash.clone());
+        rows.push(row);
+    }
+    for (row, _) in rows.iter().zip(announce).filter(|(_, wants)| *wants) {
+        super::webhooks::enqueue(conn, row, now)?;
+    }
+    Ok(rows)
 }
