@@ -433,7 +433,12 @@ async fn mails_of_two_senders_sent_at_once_are_recorded_in_batches_on_whole_chai
             let email = format!("r{i}@example{}.jp", i % 8);
             let body = serde_json::json!({"list": list, "email": email});
             let answer = app
-                .call(reqwest::Method::POST, "/v1/consents", Some(&key), Some(&body))
+                .call(
+                    reqwest::Method::POST,
+                    "/v1/consents",
+                    Some(&key),
+                    Some(&body),
+                )
                 .await
                 .expect(202);
             (key, answer["id"].as_str().unwrap().to_owned())
@@ -445,7 +450,10 @@ async fn mails_of_two_senders_sent_at_once_are_recorded_in_batches_on_whole_chai
     const SENT: &str = "consentry_mail_attempts_total{outcome=\"sent\"}";
     assert!(eventually(|| async { metric(&app.metrics().await, SENT) == 24 }).await);
     let batches = metric(&app.metrics().await, "consentry_mail_outcome_batches_total");
-    assert!((1..24).contains(&batches), "{batches} transactions for 24 mails");
+    assert!(
+        (1..24).contains(&batches),
+        "{batches} transactions for 24 mails"
+    );
     for (key, id) in &consents {
         let consent = app.get_json(&format!("/v1/consents/{id}"), key).await;
         let sent = event_kinds(&consent)
