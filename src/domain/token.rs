@@ -110,22 +110,22 @@ pub fn sign(keys: &[TokenKey], claims: &LinkClaims) -> String {
     let Some(key) = keys.first() else {
         return String::new();
     };
-    let mut payload = Vec::with_capacity(PAYLOAD_LEN);
-    payload.push(claims.action.byte());
-    payload.extend_from_slice(claims.consent_id.as_bytes());
-    let mut nonce = [0u8; NONCE_LEN];
-    let _ = hex::decode_to_slice(&claims.nonce, &mut nonce);
-    payload.extend_from_slice(&nonce);
-    payload.extend_from_slice(&claims.expires_at.unwrap_or(0).to_be_bytes());
+    let mut payload = [0u8; PAYLOAD_LEN];
+    payload[0] = claims.action.byte();
+    payload[1..17].copy_from_slice(claims.consent_id.as_bytes());
+    let _ = hex::decode_to_slice(&claims.nonce, &mut payload[17..17 + NONCE_LEN]);
+    payload[17 + NONCE_LEN..].copy_from_slice(&claims.expires_at.unwrap_or(0).to_be_bytes());
     let signature = mac(key, key.id.as_bytes(), &payload)
         .finalize()
         .into_bytes();
-    format!(
-        "{}.{}.{}",
-        key.id,
-        URL_SAFE_NO_PAD.encode(&payload),
-        URL_SAFE_NO_PAD.encode(signature)
-    )
+    // Every check that allows a send signs one (its unsubscribe link): one allocation.
+    let mut token = String::with_capacity(key.id.len() + 2 + 4 * (PAYLOAD_LEN + 32) / 3 + 2);
+    token.push_str(&key.id);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    token
 }
 
 /// Verifies a token (constant-time signature check) and, except for refuse links, its expiry
