@@ -82,6 +82,11 @@ impl Db {
         self.run(|conn| Ok(conn.batch_execute("SELECT 1")?)).await
     }
 
+    /// Whether `other` is a handle on the same database (tests run several in one process).
+    pub fn same_database(&self, other: &Db) -> bool {
+        self.url.connection_string() == other.url.connection_string()
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
