@@ -43,9 +43,9 @@ struct Waiting {
     reply: oneshot::Sender<Answer>,
 }
 
-/// Where single checks are answered: on SQLite right on the request's thread
-/// ([`Db::read`]), on PostgreSQL in groups. The group worker ends when the last clone is
-/// dropped.
+/// Where single checks are answered, in groups: on SQLite on the request's own worker
+/// thread ([`Db::read`]), on PostgreSQL on the blocking pool. The PostgreSQL group worker
+/// ends when the last clone is dropped.
 #[derive(Clone)]
 pub struct CheckQueue {
     db: Db,
