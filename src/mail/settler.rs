@@ -14,16 +14,29 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::outcome::{record_outcomes, Outcome};
 use crate::clock;
 use crate::config::Settings;
 use crate::db::outbox::OutboxRow;
-use crate::db::{write_transaction, Db, StoreError};
+use crate::db::{write_transaction, Backend, Db, StoreError};
 
 /// The most outcomes written by one transaction.
 const MOST_PER_BATCH: usize = 64;
+
+/// Batches being written at once. PostgreSQL: one, so that outcomes gather while it waits
+/// for a chain head (measured with two instances, 10,000 mails: two in flight delivered a
+/// burst at 540 mails/s, one at 584–610). SQLite: any number; each batch is one write of the
+/// group writer, and outcomes that end while one batch waits in its queue join the same
+/// commit instead of waiting for the next (measured during 4,900 signups/s: 362 mails/s
+/// went out with one in flight, 450–500 with several).
+fn batches_in_flight(db: &Db) -> usize {
+    match db.backend() {
+        Backend::Postgres => 1,
+        Backend::Sqlite => Semaphore::MAX_PERMITS,
+    }
+}
 
 /// Where the mail worker hands its outcomes; the batch writer ends when this is dropped.
 pub struct Settler {
@@ -81,7 +94,13 @@ impl Settler {
 
 impl Writer {
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Settling>) {
+        let slots = Arc::new(Semaphore::new(batches_in_flight(&self.db)));
+        let writer = Arc::new(self);
         while let Some(first) = rx.recv().await {
+            // A free slot first, so that what ends meanwhile joins this batch.
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
             let mut batch = vec![first];
             while batch.len() < MOST_PER_BATCH {
                 match rx.try_recv() {
@@ -89,7 +108,11 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.write(batch).await;
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer.write(batch).await;
+                drop(slot);
+            });
         }
     }
 
