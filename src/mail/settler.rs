@@ -24,6 +24,8 @@ use crate::db::{write_transaction, Backend, Db, StoreError};
 
 /// The most outcomes written by one transaction.
 const MOST_PER_BATCH: usize = 64;
+/// Outcomes waiting for a batch.
+const QUEUE: usize = 1024;
 
 /// Batches being written at once. PostgreSQL: one, so that outcomes gather while it waits
 /// for a chain head (measured with two instances, 10,000 mails: two in flight delivered a
@@ -40,7 +42,7 @@ fn batches_in_flight(db: &Db) -> usize {
 
 /// Where the mail worker hands its outcomes; the batch writer ends when this is dropped.
 pub struct Settler {
-    tx: mpsc::UnboundedSender<Settling>,
+    tx: mpsc::Sender<Settling>,
 }
 
 struct Settling {
@@ -66,8 +68,9 @@ pub struct Counts {
 impl Settler {
     /// Starts the batch writer on the current Tokio runtime.
     pub fn start(db: Db, settings: Arc<Settings>, counts: Counts) -> Self {
-        // Unbounded, yet never longer than the worker's concurrency: each caller waits.
-        let (tx, rx) = mpsc::unbounded_channel();
+        // Never longer than the worker's concurrency (each caller waits for its outcome);
+        // the bound only makes that plain.
+        let (tx, rx) = mpsc::channel(QUEUE);
         let writer = Writer {
             db,
             settings,
@@ -86,34 +89,21 @@ impl Settler {
             outcome,
             recorded,
         };
-        if self.tx.send(settling).is_ok() {
+        if self.tx.send(settling).await.is_ok() {
             let _ = done.await;
         }
     }
 }
 
 impl Writer {
-    async fn run(self, mut rx: mpsc::UnboundedReceiver<Settling>) {
-        let slots = Arc::new(Semaphore::new(batches_in_flight(&self.db)));
+    async fn run(self, rx: mpsc::Receiver<Settling>) {
+        let in_flight = batches_in_flight(&self.db);
         let writer = Arc::new(self);
-        while let Some(first) = rx.recv().await {
-            // A free slot first, so that what ends meanwhile joins this batch.
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MOST_PER_BATCH {
-                match rx.try_recv() {
-                    Ok(settling) => batch.push(settling),
-                    Err(_) => break,
-                }
-            }
+        crate::batches::take_in_batches(rx, in_flight, MOST_PER_BATCH, |batch| {
             let writer = writer.clone();
-            tokio::spawn(async move {
-                writer.write(batch).await;
-                drop(slot);
-            });
-        }
+            async move { writer.write(batch).await }
+        })
+        .await;
     }
 
     async fn write(&self, batch: Vec<Settling>) {

@@ -16,9 +16,8 @@
 //! commit). Under no load a group is the one check, sent at once.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 use super::check::{check_address, check_addresses, Verdict};
 use crate::db::{Backend, Db, StoreError};
@@ -160,26 +159,12 @@ async fn answer_on_this_thread(db: &Db, group: Vec<Waiting>) {
     reply_all(group, verdicts);
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Waiting>) {
-    let slots = Arc::new(Semaphore::new(GROUPS_IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
-        // Wait for a free slot first, so that everything that queued meanwhile joins.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(waiting) => group.push(waiting),
-                Err(_) => break,
-            }
-        }
+async fn run(db: Db, rx: mpsc::Receiver<Waiting>) {
+    crate::batches::take_in_batches(rx, GROUPS_IN_FLIGHT, MAX_GROUP, |group| {
         let db = db.clone();
-        tokio::spawn(async move {
-            answer_group(&db, group).await;
-            drop(slot);
-        });
-    }
+        async move { answer_group(&db, group).await }
+    })
+    .await;
 }
 
 /// Looks the group up in one call on the blocking pool, a query pair per (sender, list),
