@@ -29,7 +29,11 @@ impl<K: Eq + Hash + Clone, V: Clone> Generational<K, V> {
         }
     }
 
-    pub fn get(&self, key: &K) -> Option<V> {
+    /// The cached value; `key` may be a borrowed form of `K` that hashes the same way.
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        Q: Hash + quick_cache::Equivalent<K> + ?Sized,
+    {
         self.map.get(key)
     }
 
@@ -79,6 +83,17 @@ impl<K: Eq + Hash + Clone, V: Clone> Generational<K, V> {
 
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+}
+
+/// A borrowed `(sender id, slug)` key of [`Caches::lists`]: a hit on the request path
+/// allocates nothing. Hashes as the owned tuple does (field after field).
+#[derive(Hash)]
+pub struct ListKey<'a>(pub &'a SenderId, pub &'a str);
+
+impl quick_cache::Equivalent<(SenderId, String)> for ListKey<'_> {
+    fn equivalent(&self, key: &(SenderId, String)) -> bool {
+        *self.0 == key.0 && self.1 == key.1
     }
 }
 

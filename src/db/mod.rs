@@ -29,6 +29,7 @@ mod group;
 mod handle;
 mod key_lookups;
 mod pool;
+mod stored_time;
 mod transaction;
 
 use diesel::{PgConnection, SqliteConnection};

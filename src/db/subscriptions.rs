@@ -196,6 +196,7 @@ pub struct CheckRow {
     pub address_key: String,
     pub status: SubscriptionStatus,
     pub consent_id: ConsentId,
+    #[diesel(deserialize_as = super::stored_time::StoredTime)]
     pub confirmed_at: Option<NaiveDateTime>,
     pub evidence_sha256: String,
 }

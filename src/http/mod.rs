@@ -57,6 +57,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
             ApiError::InvalidRequest(format!("bad query string: {err}")).into()
         }),
     )
+    // Routes are tried in order, and the check is the call senders make before every send:
+    // it goes first, ahead of the patterns with path parameters.
+    .service(resource!("/v1/check", get => check::check, post => check_batch::check_batch))
     .service(resource!("/healthz", get => ops::healthz))
     .service(resource!("/readyz", get => ops::readyz))
     .service(resource!("/metrics", get => ops::metrics))
@@ -78,7 +81,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .service(resource!("/v1/audit/verify", get => audit::verify))
     .service(resource!("/v1/audit/checkpoint", get => audit::checkpoint))
     .service(resource!("/.well-known/jwks.json", get => audit::signing_keys))
-    .service(resource!("/v1/check", get => check::check, post => check_batch::check_batch))
     .service(resource!("/v1/unsubscribes", post => unsubscribes::record_unsubscribe))
     .service(resource!("/v1/complaints", post => complaints::record_complaint))
     .service(resource!("/v1/evidence", post => complaints::lookup_evidence))

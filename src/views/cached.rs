@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::ViewError;
-use crate::cache::Caches;
+use crate::cache::{Caches, ListKey};
 use crate::db::lists::find_list_with_texts;
 use crate::db::senders::find_sender;
 use crate::db::Db;
@@ -22,6 +22,9 @@ pub async fn cached_list(
     sender_id: &SenderId,
     slug: &str,
 ) -> Result<Arc<ListWithTexts>, ViewError> {
+    if let Some(list) = caches.lists.get(&ListKey(sender_id, slug)) {
+        return Ok(list);
+    }
     let key = (sender_id.to_owned(), slug.to_owned());
     let (sender, wanted) = key.clone();
     caches
@@ -42,6 +45,9 @@ pub async fn cached_sender(
     caches: &Caches,
     sender_id: &SenderId,
 ) -> Result<Arc<Sender>, ViewError> {
+    if let Some(sender) = caches.senders.get(sender_id) {
+        return Ok(sender);
+    }
     let key = sender_id.to_owned();
     let id = key.clone();
     caches
