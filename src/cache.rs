@@ -212,6 +212,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_list_cached_by_its_owned_key_is_found_by_the_borrowed_one() {
+        let cache: Generational<(SenderId, String), u8> = Generational::new(10);
+        let sender = SenderId::new();
+        let loaded = cache
+            .get_or_load((sender.clone(), "news".to_owned()), || async {
+                Ok::<_, ()>(7)
+            })
+            .await;
+        assert_eq!(loaded, Ok(7));
+        assert_eq!(cache.get(&ListKey(&sender, "news")), Some(7));
+        assert_eq!(cache.get(&ListKey(&sender, "other")), None);
+        assert_eq!(cache.get(&ListKey(&SenderId::new(), "news")), None);
+    }
+
+    #[tokio::test]
     async fn a_failed_load_caches_nothing() {
         let cache: Generational<u8, u8> = Generational::new(10);
         let failed = cache
