@@ -83,38 +83,23 @@ pub fn add(
     if add.is_empty() {
         return Ok(());
     }
-    let row = (
-        activity::sender_id.eq(sender_id),
-        activity::hour.eq(hour_of(at)),
-        activity::requested.eq(add.requested),
-        activity::queued.eq(add.queued),
-        activity::mailed.eq(add.mailed),
-        activity::confirmed.eq(add.confirmed),
-        activity::refused.eq(add.refused),
-        activity::expired.eq(add.expired),
-        activity::unsubscribed.eq(add.unsubscribed),
-        activity::complaints.eq(add.complaints),
-        activity::throttled.eq(add.throttled),
-        activity::sends_checked.eq(add.sends_checked),
-    );
-    let update = (
-        activity::requested.eq(activity::requested + add.requested),
-        activity::queued.eq(activity::queued + add.queued),
-        activity::mailed.eq(activity::mailed + add.mailed),
-        activity::confirmed.eq(activity::confirmed + add.confirmed),
-        activity::refused.eq(activity::refused + add.refused),
-        activity::expired.eq(activity::expired + add.expired),
-        activity::unsubscribed.eq(activity::unsubscribed + add.unsubscribed),
-        activity::complaints.eq(activity::complaints + add.complaints),
-        activity::throttled.eq(activity::throttled + add.throttled),
-        activity::sends_checked.eq(activity::sends_checked + add.sends_checked),
-    );
-    crate::on_backend!(conn, |c| diesel::insert_into(activity::table)
-        .values(row)
-        .on_conflict((activity::sender_id, activity::hour))
-        .do_update()
-        .set(update)
-        .execute(c))?;
+    let statement = super::cached_writes::AddActivity {
+        sender_id: sender_id.as_str(),
+        hour: hour_of(at),
+        counts: [
+            add.requested,
+            add.queued,
+            add.mailed,
+            add.confirmed,
+            add.refused,
+            add.expired,
+            add.unsubscribed,
+            add.complaints,
+            add.throttled,
+            add.sends_checked,
+        ],
+    };
+    crate::on_backend!(conn, |c| statement.execute(c))?;
     Ok(())
 }
 

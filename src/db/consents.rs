@@ -97,11 +97,11 @@ pub fn note_mail_enqueued(
     id: &ConsentId,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    let query = diesel::update(consents::table.find(id)).set((
-        consents::mail_count.eq(consents::mail_count + 1),
-        consents::last_mailed_at.eq(at),
-    ));
-    crate::on_backend!(conn, |c| query.execute(c))?;
+    let statement = super::cached_writes::NoteMailEnqueued {
+        consent_id: id.as_str(),
+        at,
+    };
+    crate::on_backend!(conn, |c| statement.execute(c))?;
     Ok(())
 }
 

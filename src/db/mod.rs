@@ -25,6 +25,7 @@ pub mod webhooks;
 
 mod url;
 
+mod cached_writes;
 mod group;
 mod handle;
 mod key_lookups;

@@ -124,9 +124,8 @@ fn append_after(
         append_pg::AppendOnPg::new(&row, pii.as_ref(), hour_of(at), counts).execute(pg)?;
         return Ok(row);
     }
-    // The inserts run on the backend's own connection, so they are cached statements
-    // (every event of every flow passes here). The head's UPDATE is prepared each time
-    // either way: diesel never caches an UPDATE.
+    // On the backend's own connection, so these are cached statements (every event of
+    // every flow passes here); the head's UPDATE is one of ours, as diesel never caches one.
     crate::on_backend!(conn, |c| diesel::insert_into(events::table)
         .values(&row)
         .execute(c))?;
@@ -143,13 +142,13 @@ fn append_after(
             .values(values)
             .execute(c))?;
     }
-    diesel::update(chain_heads::table.find(sender_id))
-        .set((
-            chain_heads::seq.eq(seq),
-            chain_heads::hash.eq(&row.hash),
-            chain_heads::updated_at.eq(at),
-        ))
-        .execute(conn)?;
+    let head = crate::db::cached_writes::AdvanceHead {
+        sender_id: sender_id.as_str(),
+        seq,
+        hash: &row.hash,
+        at,
+    };
+    crate::on_backend!(conn, |c| head.execute(c))?;
     super::activity::add(conn, sender_id, at, counts)?;
     Ok(row)
 }
