@@ -30,6 +30,22 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// The counts in the order of the table's columns, as the activity upserts bind them.
+    pub fn in_column_order(&self) -> [i64; 10] {
+        [
+            self.requested,
+            self.queued,
+            self.mailed,
+            self.confirmed,
+            self.refused,
+            self.expired,
+            self.unsubscribed,
+            self.complaints,
+            self.throttled,
+            self.sends_checked,
+        ]
+    }
+
     /// Whether nothing is counted.
     pub fn is_empty(&self) -> bool {
         *self == Counts::default()
@@ -86,18 +102,7 @@ pub fn add(
     let statement = super::cached_writes::AddActivity {
         sender_id: sender_id.as_str(),
         hour: hour_of(at),
-        counts: [
-            add.requested,
-            add.queued,
-            add.mailed,
-            add.confirmed,
-            add.refused,
-            add.expired,
-            add.unsubscribed,
-            add.complaints,
-            add.throttled,
-            add.sends_checked,
-        ],
+        counts: add.in_column_order(),
     };
     crate::on_backend!(conn, |c| statement.execute(c))?;
     Ok(())

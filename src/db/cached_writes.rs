@@ -12,6 +12,24 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use diesel::{QueryResult, RunQueryDsl};
 
+/// `sender_activity`'s columns as the activity upserts bind them (sender, hour, then
+/// [`super::activity::Counts::in_column_order`]).
+pub const ACTIVITY_COLUMNS: &str = "(sender_id, hour, requested, queued, mailed, confirmed, \
+     refused, expired, unsubscribed, complaints, throttled, sends_checked)";
+
+/// Adds the proposed row's counts to the existing row's.
+pub const ACTIVITY_ADD: &str = " ON CONFLICT (sender_id, hour) DO UPDATE SET \
+     requested = sender_activity.requested + excluded.requested, \
+     queued = sender_activity.queued + excluded.queued, \
+     mailed = sender_activity.mailed + excluded.mailed, \
+     confirmed = sender_activity.confirmed + excluded.confirmed, \
+     refused = sender_activity.refused + excluded.refused, \
+     expired = sender_activity.expired + excluded.expired, \
+     unsubscribed = sender_activity.unsubscribed + excluded.unsubscribed, \
+     complaints = sender_activity.complaints + excluded.complaints, \
+     throttled = sender_activity.throttled + excluded.throttled, \
+     sends_checked = sender_activity.sends_checked + excluded.sends_checked";
+
 macro_rules! cached_statement {
     ($name:ident) => {
         impl QueryId for $name<'_> {
@@ -27,8 +45,7 @@ macro_rules! cached_statement {
 pub struct AddActivity<'a> {
     pub sender_id: &'a str,
     pub hour: NaiveDateTime,
-    /// requested, queued, mailed, confirmed, refused, expired, unsubscribed, complaints,
-    /// throttled, sends_checked
+    /// In [`super::activity::Counts::in_column_order`].
     pub counts: [i64; 10],
 }
 
@@ -41,11 +58,9 @@ where
     NaiveDateTime: ToSql<Timestamp, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql(
-            "INSERT INTO sender_activity (sender_id, hour, requested, queued, mailed, \
-             confirmed, refused, expired, unsubscribed, complaints, throttled, sends_checked) \
-             VALUES (",
-        );
+        out.push_sql("INSERT INTO sender_activity ");
+        out.push_sql(ACTIVITY_COLUMNS);
+        out.push_sql(" VALUES (");
         out.push_bind_param::<Text, str>(self.sender_id)?;
         out.push_sql(", ");
         out.push_bind_param::<Timestamp, NaiveDateTime>(&self.hour)?;
@@ -53,19 +68,8 @@ where
             out.push_sql(", ");
             out.push_bind_param::<BigInt, i64>(count)?;
         }
-        out.push_sql(
-            ") ON CONFLICT (sender_id, hour) DO UPDATE SET \
-             requested = sender_activity.requested + excluded.requested, \
-             queued = sender_activity.queued + excluded.queued, \
-             mailed = sender_activity.mailed + excluded.mailed, \
-             confirmed = sender_activity.confirmed + excluded.confirmed, \
-             refused = sender_activity.refused + excluded.refused, \
-             expired = sender_activity.expired + excluded.expired, \
-             unsubscribed = sender_activity.unsubscribed + excluded.unsubscribed, \
-             complaints = sender_activity.complaints + excluded.complaints, \
-             throttled = sender_activity.throttled + excluded.throttled, \
-             sends_checked = sender_activity.sends_checked + excluded.sends_checked",
-        );
+        out.push_sql(")");
+        out.push_sql(ACTIVITY_ADD);
         Ok(())
     }
 }

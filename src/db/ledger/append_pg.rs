@@ -30,22 +30,7 @@ pub struct AppendOnPg<'a> {
     has_counts: bool,
 }
 
-/// The activity's upsert, its values bound in the order of [`AppendOnPg::counts`]. Written
-/// out rather than built from the column names: `walk_ast` runs for every event.
-const ACTIVITY_INSERT: &str = "), activity AS (INSERT INTO sender_activity (sender_id, hour, \
-     requested, queued, mailed, confirmed, refused, expired, unsubscribed, complaints, \
-     throttled, sends_checked) SELECT ";
-const ACTIVITY_ADD: &str = " ON CONFLICT (sender_id, hour) DO UPDATE SET \
-     requested = sender_activity.requested + EXCLUDED.requested, \
-     queued = sender_activity.queued + EXCLUDED.queued, \
-     mailed = sender_activity.mailed + EXCLUDED.mailed, \
-     confirmed = sender_activity.confirmed + EXCLUDED.confirmed, \
-     refused = sender_activity.refused + EXCLUDED.refused, \
-     expired = sender_activity.expired + EXCLUDED.expired, \
-     unsubscribed = sender_activity.unsubscribed + EXCLUDED.unsubscribed, \
-     complaints = sender_activity.complaints + EXCLUDED.complaints, \
-     throttled = sender_activity.throttled + EXCLUDED.throttled, \
-     sends_checked = sender_activity.sends_checked + EXCLUDED.sends_checked";
+use crate::db::cached_writes::{ACTIVITY_ADD, ACTIVITY_COLUMNS};
 
 impl<'a> AppendOnPg<'a> {
     pub fn new(
@@ -68,18 +53,7 @@ impl<'a> AppendOnPg<'a> {
             ],
             has_pii: pii.is_some(),
             hour,
-            counts: [
-                counts.requested,
-                counts.queued,
-                counts.mailed,
-                counts.confirmed,
-                counts.refused,
-                counts.expired,
-                counts.unsubscribed,
-                counts.complaints,
-                counts.throttled,
-                counts.sends_checked,
-            ],
+            counts: counts.in_column_order(),
             has_counts: !counts.is_empty(),
         }
     }
@@ -134,7 +108,9 @@ impl QueryFragment<Pg> for AppendOnPg<'_> {
         }
         out.push_sql(" FROM event WHERE ");
         out.push_bind_param::<Bool, _>(&self.has_pii)?;
-        out.push_sql(ACTIVITY_INSERT);
+        out.push_sql("), activity AS (INSERT INTO sender_activity ");
+        out.push_sql(ACTIVITY_COLUMNS);
+        out.push_sql(" SELECT ");
         out.push_bind_param::<Text, _>(row.sender_id.as_str())?;
         out.push_sql(", ");
         out.push_bind_param::<Timestamp, _>(&self.hour)?;
