@@ -14,6 +14,7 @@ use diesel::{QueryResult, RunQueryDsl};
 
 use super::rows::EventRow;
 use crate::db::activity::Counts;
+use crate::db::cached_writes::{ACTIVITY_ADD, ACTIVITY_COLUMNS};
 use consentry_ledger::pii::PiiRecord;
 
 /// `INSERT` the event (and its personal data, when it has any) and move the head to it.
@@ -29,8 +30,6 @@ pub struct AppendOnPg<'a> {
     counts: [i64; 10],
     has_counts: bool,
 }
-
-use crate::db::cached_writes::{ACTIVITY_ADD, ACTIVITY_COLUMNS};
 
 impl<'a> AppendOnPg<'a> {
     pub fn new(
