@@ -59,13 +59,14 @@ impl DatabaseUrl {
 }
 
 /// The URL with `sslmode=allow` added when it reaches PostgreSQL over loopback only and says
-/// nothing about TLS (no `ssl…` parameter, no `PGSSLMODE`). libpq's default, `prefer`,
+/// nothing about TLS or where to connect besides its hosts (no `ssl…` or `host=` parameter,
+/// no `PGSSLMODE`). libpq's default, `prefer`,
 /// encrypts whenever the server offers TLS, and on the same host that protects nothing
 /// while it costs a tenth of the check throughput (measured: 49 k against 55 k checks/s).
 /// `allow` still connects with TLS to a server that accepts nothing else (`hostssl`).
 fn loopback_without_tls(raw: &str, pgsslmode_set: bool) -> String {
     let (before_query, query) = raw.split_once('?').unwrap_or((raw, ""));
-    let names_tls = query
+    let chooses_tls_or_socket = query
         .split('&')
         .any(|pair| pair.starts_with("ssl") || pair.starts_with("host="));
     let authority = before_query
@@ -73,7 +74,7 @@ fn loopback_without_tls(raw: &str, pgsslmode_set: bool) -> String {
         .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
     let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let loopback = !hosts.is_empty() && hosts.split(',').all(is_loopback);
-    if pgsslmode_set || names_tls || !loopback {
+    if pgsslmode_set || chooses_tls_or_socket || !loopback {
         return raw.to_owned();
     }
     let joiner = if query.is_empty() { "?" } else { "&" };
