@@ -83,6 +83,10 @@ pub enum StoreError {
     /// A read that shared its query with others (a group of single checks) failed with it.
     #[error("the shared read failed: {0}")]
     SharedReadFailed(String),
+    /// Erased data was committed, but SQLite's WAL, which still holds the old plaintext,
+    /// could not be truncated (readers or another checkpoint kept it); a retry finishes it.
+    #[error("the WAL that holds erased data could not be truncated")]
+    ErasedFramesKept,
 }
 
 impl StoreError {

@@ -76,15 +76,130 @@ pub fn snapshot<T>(
     result
 }
 
+/// How long [`discard_erased_frames`] keeps trying before it reports the WAL as kept.
+const DISCARD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// After personal data is erased: on SQLite, copies the WAL into the database file and
 /// truncates it, so the frames that still hold the old plaintext are gone (secure_delete
-/// already overwrites the pages in the file). A reader holding an old snapshot can keep the
-/// WAL from being reset; the next erasure or checkpoint clears it then. PostgreSQL keeps
-/// old row versions until vacuum; that is the operator's setting (see SECURITY.md).
+/// already overwrites the pages in the file). PostgreSQL keeps old row versions until
+/// vacuum; that is the operator's setting (see SECURITY.md).
+///
+/// SQLite answers a checkpoint it could not finish with a row that says `busy`, not with an
+/// error, and it does not wait at all while another connection checkpoints (the group
+/// writer's checkpoint thread does, within 100 ms of every commit, the erasure's own
+/// included). So the result is read, and the checkpoint tried again until it is done or
+/// [`DISCARD_PATIENCE`] has passed; then the caller gets [`StoreError::ErasedFramesKept`]
+/// and a retry (every erasure truncates, also one that finds nothing left) finishes it.
 pub fn discard_erased_frames(conn: &mut DbConn) -> Result<(), StoreError> {
-    use diesel::connection::SimpleConnection;
-    if let DbConn::Sqlite(c) = conn {
-        c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    truncate_wal(conn, DISCARD_PATIENCE)
+}
+
+fn truncate_wal(conn: &mut DbConn, patience: std::time::Duration) -> Result<(), StoreError> {
+    use diesel::RunQueryDsl;
+    let DbConn::Sqlite(c) = conn else {
+        return Ok(());
+    };
+    let gives_up = std::time::Instant::now() + patience;
+    loop {
+        let outcome: Checkpoint =
+            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(c)?;
+        if outcome.busy == 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= gives_up {
+            return Err(StoreError::ErasedFramesKept);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    Ok(())
+}
+
+/// The row `PRAGMA wal_checkpoint` answers with; only `busy` matters here.
+#[derive(diesel::QueryableByName)]
+struct Checkpoint {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{open, DatabaseUrl, Db};
+    use diesel::connection::SimpleConnection;
+
+    fn sqlite() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let db = open(&url, 3).unwrap_or_else(|e| panic!("{e}"));
+        (dir, db)
+    }
+
+    fn wal_bytes(dir: &tempfile::TempDir) -> u64 {
+        std::fs::metadata(dir.path().join("t.db-wal")).map_or(0, |m| m.len())
+    }
+
+    /// A reader on an older snapshot for `hold`, on its own thread; `started` says when its
+    /// snapshot is taken.
+    fn reader(db: &Db, hold: std::time::Duration) -> std::thread::JoinHandle<()> {
+        let mut conn = db.get().unwrap_or_else(|e| panic!("{e}"));
+        let (started, taken) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            snapshot(&mut conn, |conn| {
+                crate::db::epochs::load_epochs(conn)?;
+                let _ = started.send(());
+                std::thread::sleep(hold);
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        });
+        let _ = taken.recv();
+        handle
+    }
+
+    fn erase_something(conn: &mut DbConn) {
+        write_transaction(conn, |conn| {
+            crate::db::epochs::bump(conn, crate::db::epochs::LISTS)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn the_wal_is_truncated_once_a_reader_on_an_old_snapshot_is_gone() {
+        let (dir, db) = sqlite();
+        let reading = reader(&db, std::time::Duration::from_millis(300));
+        let mut conn = db.get().unwrap_or_else(|e| panic!("{e}"));
+        erase_something(&mut conn);
+        // SQLite's own wait is shorter than the reader's hold: only trying again gets there.
+        conn.batch_execute("PRAGMA busy_timeout = 20;")
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let discarded = discard_erased_frames(&mut conn);
+
+        assert!(discarded.is_ok(), "{discarded:?}");
+        assert_eq!(wal_bytes(&dir), 0);
+        reading
+            .join()
+            .unwrap_or_else(|_| panic!("the reader panicked"));
+    }
+
+    #[test]
+    fn a_wal_that_cannot_be_truncated_is_reported_not_ignored() {
+        let (dir, db) = sqlite();
+        let reading = reader(&db, std::time::Duration::from_millis(1000));
+        let mut conn = db.get().unwrap_or_else(|e| panic!("{e}"));
+        erase_something(&mut conn);
+        conn.batch_execute("PRAGMA busy_timeout = 20;")
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let discarded = truncate_wal(&mut conn, std::time::Duration::from_millis(100));
+
+        assert!(
+            matches!(discarded, Err(StoreError::ErasedFramesKept)),
+            "{discarded:?}"
+        );
+        assert!(wal_bytes(&dir) > 0);
+        reading
+            .join()
+            .unwrap_or_else(|_| panic!("the reader panicked"));
+    }
 }

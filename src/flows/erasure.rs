@@ -133,9 +133,9 @@ pub fn minimise_expired(
             done += write_transaction(conn, |conn| minimise_one(conn, &due.id, cutoff, now))?;
         }
     }
-    if done > 0 {
-        discard_erased_frames(conn)?;
-    }
+    // Also when none was due: a sweep whose WAL could not be truncated is finished by the
+    // next one.
+    discard_erased_frames(conn)?;
     Ok(done)
 }
 

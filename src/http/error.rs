@@ -133,7 +133,8 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_)
             | StoreError::Connect(_)
             | StoreError::SharedTransactionLost(_)
-            | StoreError::SharedReadFailed(_) => ApiError::Unavailable,
+            | StoreError::SharedReadFailed(_)
+            | StoreError::ErasedFramesKept => ApiError::Unavailable,
             other => ApiError::Internal(other.into()),
         }
     }
