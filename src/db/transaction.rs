@@ -122,84 +122,87 @@ struct Checkpoint {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::db::{open, DatabaseUrl, Db};
+    use crate::db::{epochs, open, DatabaseUrl, Db};
     use diesel::connection::SimpleConnection;
 
-    fn sqlite() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("t.db").display()))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let db = open(&url, 3).unwrap_or_else(|e| panic!("{e}"));
-        (dir, db)
+    /// A write committed while a reader on another connection holds the snapshot before it
+    /// for `hold`; the writer's own connection waits only 20 ms in SQLite's busy handler.
+    struct WrittenUnderAReader {
+        dir: tempfile::TempDir,
+        conn: crate::db::PooledConn,
+        reading: std::thread::JoinHandle<()>,
+        _db: Db,
     }
 
-    fn wal_bytes(dir: &tempfile::TempDir) -> u64 {
-        std::fs::metadata(dir.path().join("t.db-wal")).map_or(0, |m| m.len())
-    }
+    impl WrittenUnderAReader {
+        fn arrange(hold: Duration) -> Self {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let path = dir.path().join("t.db");
+            let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let db = open(&url, 3).unwrap_or_else(|e| panic!("{e}"));
+            let mut reader = db.get().unwrap_or_else(|e| panic!("{e}"));
+            let (taken, snapshot_taken) = std::sync::mpsc::channel();
+            let reading = std::thread::spawn(move || {
+                snapshot(&mut reader, |conn| {
+                    epochs::load_epochs(conn)?;
+                    let _ = taken.send(());
+                    std::thread::sleep(hold);
+                    Ok(())
+                })
+                .unwrap_or_else(|e| panic!("{e}"));
+            });
+            let _ = snapshot_taken.recv();
+            let mut conn = db.get().unwrap_or_else(|e| panic!("{e}"));
+            write_transaction(&mut conn, |conn| epochs::bump(conn, epochs::LISTS))
+                .unwrap_or_else(|e| panic!("{e}"));
+            conn.batch_execute("PRAGMA busy_timeout = 20;")
+                .unwrap_or_else(|e| panic!("{e}"));
+            Self {
+                dir,
+                conn,
+                reading,
+                _db: db,
+            }
+        }
 
-    /// A reader on an older snapshot for `hold`, on its own thread; `started` says when its
-    /// snapshot is taken.
-    fn reader(db: &Db, hold: std::time::Duration) -> std::thread::JoinHandle<()> {
-        let mut conn = db.get().unwrap_or_else(|e| panic!("{e}"));
-        let (started, taken) = std::sync::mpsc::channel();
-        let handle = std::thread::spawn(move || {
-            snapshot(&mut conn, |conn| {
-                crate::db::epochs::load_epochs(conn)?;
-                let _ = started.send(());
-                std::thread::sleep(hold);
-                Ok(())
-            })
-            .unwrap_or_else(|e| panic!("{e}"));
-        });
-        let _ = taken.recv();
-        handle
-    }
+        fn wal_bytes(&self) -> u64 {
+            std::fs::metadata(self.dir.path().join("t.db-wal")).map_or(0, |m| m.len())
+        }
 
-    fn erase_something(conn: &mut DbConn) {
-        write_transaction(conn, |conn| {
-            crate::db::epochs::bump(conn, crate::db::epochs::LISTS)
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
+        fn reader_done(self) {
+            self.reading
+                .join()
+                .unwrap_or_else(|_| panic!("the reader panicked"));
+        }
     }
 
     #[test]
     fn the_wal_is_truncated_once_a_reader_on_an_old_snapshot_is_gone() {
-        let (dir, db) = sqlite();
-        let reading = reader(&db, std::time::Duration::from_millis(300));
-        let mut conn = db.get().unwrap_or_else(|e| panic!("{e}"));
-        erase_something(&mut conn);
-        // SQLite's own wait is shorter than the reader's hold: only trying again gets there.
-        conn.batch_execute("PRAGMA busy_timeout = 20;")
-            .unwrap_or_else(|e| panic!("{e}"));
+        // The reader holds longer than SQLite's own wait: only trying again gets there.
+        let mut held = WrittenUnderAReader::arrange(Duration::from_millis(300));
 
-        let discarded = discard_erased_frames(&mut conn);
+        let discarded = discard_erased_frames(&mut held.conn);
 
         assert!(discarded.is_ok(), "{discarded:?}");
-        assert_eq!(wal_bytes(&dir), 0);
-        reading
-            .join()
-            .unwrap_or_else(|_| panic!("the reader panicked"));
+        assert_eq!(held.wal_bytes(), 0);
+        held.reader_done();
     }
 
     #[test]
     fn a_wal_that_cannot_be_truncated_is_reported_not_ignored() {
-        let (dir, db) = sqlite();
-        let reading = reader(&db, std::time::Duration::from_millis(1000));
-        let mut conn = db.get().unwrap_or_else(|e| panic!("{e}"));
-        erase_something(&mut conn);
-        conn.batch_execute("PRAGMA busy_timeout = 20;")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut held = WrittenUnderAReader::arrange(Duration::from_millis(1000));
 
-        let discarded = truncate_wal(&mut conn, std::time::Duration::from_millis(100));
+        let discarded = truncate_wal(&mut held.conn, Duration::from_millis(100));
 
         assert!(
             matches!(discarded, Err(StoreError::ErasedFramesKept)),
             "{discarded:?}"
         );
-        assert!(wal_bytes(&dir) > 0);
-        reading
-            .join()
-            .unwrap_or_else(|_| panic!("the reader panicked"));
+        assert!(held.wal_bytes() > 0);
+        held.reader_done();
     }
 }
