@@ -163,7 +163,7 @@ impl Application {
             Templates::load(settings.templates_dir.as_deref().map(std::path::Path::new))?;
         let (flow, http) = (&settings.flow, &settings.http);
         let state = AppState {
-            checks: CheckQueue::start(db.clone()),
+            checks: CheckQueue::new(db.clone()),
             db,
             caches: Arc::new(Caches::default()),
             settings: settings.clone(),

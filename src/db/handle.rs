@@ -58,12 +58,7 @@ impl Db {
             let mut slot = cell.borrow_mut();
             let url = self.url.connection_string();
             if slot.as_ref().is_none_or(|(for_url, _)| for_url != url) {
-                let manager = ConnectionManager {
-                    url: self.url.clone(),
-                };
-                let conn =
-                    r2d2::ManageConnection::connect(&manager).map_err(StoreError::Connect)?;
-                *slot = Some((url.to_owned(), conn));
+                *slot = Some((url.to_owned(), self.unpooled_connection()?));
             }
             let Some((_, conn)) = slot.as_mut() else {
                 return Err(StoreError::Cancelled);
@@ -162,15 +157,20 @@ impl Db {
         Ok(self.pool.get()?)
     }
 
+    /// A connection outside the pool, with the settings every pooled one gets.
+    pub fn unpooled_connection(&self) -> Result<DbConn, StoreError> {
+        let manager = ConnectionManager {
+            url: self.url.clone(),
+        };
+        r2d2::ManageConnection::connect(&manager).map_err(StoreError::Connect)
+    }
+
     /// A connection of its own, outside the pool, for a long sequential scan (an export or a
     /// verification of a whole chain) that must not hold a pooled connection for minutes.
     /// On SQLite it reads without memory-mapping the file, so a scan of millions of events
     /// does not map the whole database into the process.
     pub fn scan_connection(&self) -> Result<DbConn, StoreError> {
-        let manager = ConnectionManager {
-            url: self.url.clone(),
-        };
-        let mut conn = r2d2::ManageConnection::connect(&manager).map_err(StoreError::Connect)?;
+        let mut conn = self.unpooled_connection()?;
         if let DbConn::Sqlite(c) = &mut conn {
             c.batch_execute("PRAGMA mmap_size = 0;")?;
         }

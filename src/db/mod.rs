@@ -28,6 +28,7 @@ mod url;
 mod cached_writes;
 mod group;
 mod handle;
+mod kept;
 mod key_lookups;
 mod pool;
 mod stored_time;
@@ -37,6 +38,7 @@ use diesel::{PgConnection, SqliteConnection};
 
 pub use group::Committed;
 pub use handle::{open, Db};
+pub use kept::KeptConnection;
 pub use pool::{connect, migrate, ConnectionManager};
 pub use transaction::{discard_erased_frames, snapshot, write_transaction};
 pub use url::{Backend, DatabaseUrl, DatabaseUrlError};

@@ -1,10 +1,13 @@
-//! Single checks, answered in groups.
+//! Single checks, answered in groups, each worker thread its own.
 //!
-//! On PostgreSQL every `GET /v1/check` that arrives while earlier ones are still at the
-//! database waits for the next group, and a group is one round trip (`check_addresses`: one
-//! indexed query, a second only for addresses with no record) instead of one per request:
-//! on PostgreSQL the round trip and the hop to the blocking pool, not the lookup, are what
-//! a check costs.
+//! On PostgreSQL every `GET /v1/check` that arrives while this thread's earlier group is
+//! still at the database waits for the next group, and a group is one round trip
+//! (`check_addresses`: one indexed query, a second only for addresses with no record)
+//! instead of one per request: on PostgreSQL the round trip and the hop to the blocking
+//! pool, not the lookup, are what a check costs. Each worker thread has its own queue, run
+//! by a task on that thread, so a check reaches it without waking another thread (one
+//! queue for the whole process cost a hop through another thread and back for every
+//! check), and its own connection, which plans the lookups once (see [`LOOKUP_SETTINGS`]).
 //!
 //! On SQLite the lookups run on the server's worker thread (`Db::read`), and the checks that
 //! thread has parsed by the time it next polls for I/O share one read transaction: starting
@@ -20,14 +23,24 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
 use super::check::{check_address, check_addresses, Verdict};
-use crate::db::{Backend, Db, StoreError};
+use crate::db::{Backend, Db, KeptConnection, StoreError};
 use crate::domain::ids::{ListId, SenderId};
 
-/// Groups at the database at once; while both are out, arriving checks wait for the next.
-/// Measured with two instances on 2 cores (64 connections, 20,000 subscriptions, before the
-/// lookup was a prepared statement): 1 → 0.30 of `/healthz`, 2 → 0.32 (p99 6.5 ms), 4 →
-/// 0.24, 8 → 0.16; smaller groups cost PostgreSQL more per check.
-const GROUPS_IN_FLIGHT: usize = 2;
+/// Groups of one worker thread at the database at once; while it is out, the thread's
+/// arriving checks wait for the next. Measured with one queue per process, two instances on
+/// 2 cores (64 connections, 20,000 subscriptions, before the lookup was a prepared
+/// statement): 1 → 0.30 of `/healthz`, 2 → 0.32 (p99 6.5 ms), 4 → 0.24, 8 → 0.16; smaller
+/// groups cost PostgreSQL more per check. One per thread is two per instance with one HTTP
+/// worker per core on 2 cores.
+const GROUPS_IN_FLIGHT: usize = 1;
+/// The session settings of a thread's lookup connection. PostgreSQL plans a prepared
+/// statement afresh for every execution (a "custom plan") while that looks cheaper than
+/// its generic plan, and for a group of a few keys it does: planning took 0.07–0.11 ms and
+/// the lookup itself 0.02–0.03 ms (`EXPLAIN ANALYZE`, 1,000,000 subscriptions), 16 % of
+/// PostgreSQL's time at full load. The connection runs only the grouped lookups of
+/// `db::key_lookups`, which probe a unique index once per key whatever their parameters,
+/// so the generic plan is the same plan, made once.
+const LOOKUP_SETTINGS: &str = "SET plan_cache_mode = force_generic_plan;";
 /// The most checks answered by one group.
 const MAX_GROUP: usize = 256;
 /// Checks waiting for a group before a caller waits to join (bounded memory under overload).
@@ -42,25 +55,17 @@ struct Waiting {
     reply: oneshot::Sender<Answer>,
 }
 
-/// Where single checks are answered, in groups: on SQLite on the request's own worker
-/// thread ([`Db::read`]), on PostgreSQL on the blocking pool. The PostgreSQL group worker
-/// ends when the last clone is dropped.
+/// Where single checks are answered, in groups of the request's own worker thread: on
+/// SQLite on that thread ([`Db::read`]), on PostgreSQL on the blocking pool.
 #[derive(Clone)]
 pub struct CheckQueue {
     db: Db,
-    /// PostgreSQL only.
-    tx: Option<mpsc::Sender<Waiting>>,
 }
 
 impl CheckQueue {
-    /// On PostgreSQL, starts the group worker on the current Tokio runtime.
-    pub fn start(db: Db) -> Self {
-        let tx = (db.backend() == Backend::Postgres).then(|| {
-            let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(run(db.clone(), rx));
-            tx
-        });
-        Self { db, tx }
+    /// Checks answered from `db`; each worker thread's queue starts with its first check.
+    pub fn new(db: Db) -> Self {
+        Self { db }
     }
 
     /// The verdict for one address (by its keyed hash) on one of the sender's lists.
@@ -77,11 +82,31 @@ impl CheckQueue {
             address_key,
             reply,
         };
-        match &self.tx {
-            Some(tx) => tx.send(waiting).await.map_err(|_| StoreError::Cancelled)?,
-            None => self.join_this_threads_group(waiting).await,
+        match self.db.backend() {
+            Backend::Postgres => {
+                let queue = self.this_threads_queue();
+                queue
+                    .send(waiting)
+                    .await
+                    .map_err(|_| StoreError::Cancelled)?;
+            }
+            Backend::Sqlite => self.join_this_threads_group(waiting).await,
         }
         answer.await.map_err(|_| StoreError::Cancelled)?
+    }
+
+    /// PostgreSQL: this worker thread's queue; the first check on a thread starts its task
+    /// (on this thread's runtime), which ends with the thread.
+    fn this_threads_queue(&self) -> mpsc::Sender<Waiting> {
+        THIS_THREADS_QUEUE.with_borrow_mut(|queue| match queue {
+            Some((db, tx)) if db.same_database(&self.db) => tx.clone(),
+            _ => {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                tokio::spawn(run(self.db.clone(), rx));
+                *queue = Some((self.db.clone(), tx.clone()));
+                tx
+            }
+        })
     }
 
     /// SQLite: queues the check for this worker thread's next group, and starts that group
@@ -124,6 +149,10 @@ enum Joined {
 }
 
 std::thread_local! {
+    /// PostgreSQL: where this worker thread queues its checks, and for which database (tests
+    /// run several servers in one process).
+    static THIS_THREADS_QUEUE: std::cell::RefCell<Option<(Db, mpsc::Sender<Waiting>)>> =
+        const { std::cell::RefCell::new(None) };
     /// SQLite: the checks waiting for this worker thread's next group, and their database.
     static THIS_THREADS_GROUP: std::cell::RefCell<Option<(Db, Vec<Waiting>)>> =
         const { std::cell::RefCell::new(None) };
@@ -160,16 +189,17 @@ async fn answer_on_this_thread(db: &Db, group: Vec<Waiting>) {
 }
 
 async fn run(db: Db, rx: mpsc::Receiver<Waiting>) {
+    let conn = KeptConnection::new(db, LOOKUP_SETTINGS);
     crate::batches::take_in_batches(rx, GROUPS_IN_FLIGHT, MAX_GROUP, |group| {
-        let db = db.clone();
-        async move { answer_group(&db, group).await }
+        let conn = conn.clone();
+        async move { answer_group(&conn, group).await }
     })
     .await;
 }
 
 /// Looks the group up in one call on the blocking pool, a query pair per (sender, list),
 /// and answers each waiting check.
-async fn answer_group(db: &Db, group: Vec<Waiting>) {
+async fn answer_group(conn: &KeptConnection, group: Vec<Waiting>) {
     let mut by_list: HashMap<(SenderId, ListId), Vec<Waiting>> = HashMap::new();
     for waiting in group {
         by_list
@@ -185,7 +215,7 @@ async fn answer_group(db: &Db, group: Vec<Waiting>) {
             (sender_id.clone(), list_id.clone(), keys)
         })
         .collect();
-    let verdicts = db
+    let verdicts = conn
         .run(move |conn| {
             queries
                 .iter()
