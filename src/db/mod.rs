@@ -7,6 +7,7 @@
 
 pub mod activity;
 pub mod api_keys;
+pub mod check_rows;
 pub mod checkpoints;
 pub mod complaints;
 pub mod consents;

@@ -60,7 +60,7 @@ diesel::define_sql_function! {
 
 /// The 32 bytes an address key stands for, as the SQLite index on `unhex(address_key)` holds
 /// them; `None` for a key that is not 64 hex digits (none is: keys are HMAC-SHA256 in hex).
-fn key_bytes(address_key: &str) -> Option<[u8; 32]> {
+pub(super) fn key_bytes(address_key: &str) -> Option<[u8; 32]> {
     let mut bytes = [0u8; 32];
     hex::decode_to_slice(address_key, &mut bytes).ok()?;
     Some(bytes)
@@ -188,93 +188,4 @@ pub fn erase_address(
     ))
     .execute(conn)?;
     Ok(())
-}
-
-/// What a compliance check needs about one subscription.
-#[derive(Debug, Clone, Queryable)]
-pub struct CheckRow {
-    pub address_key: String,
-    pub status: SubscriptionStatus,
-    pub consent_id: ConsentId,
-    #[diesel(deserialize_as = super::stored_time::StoredTime)]
-    pub confirmed_at: Option<NaiveDateTime>,
-    pub evidence_sha256: String,
-}
-
-type CheckColumns = (
-    subscriptions::address_key,
-    subscriptions::status,
-    subscriptions::current_consent_id,
-    subscriptions::confirmed_at,
-    subscriptions::evidence_sha256,
-);
-
-const CHECK_COLUMNS: CheckColumns = (
-    subscriptions::address_key,
-    subscriptions::status,
-    subscriptions::current_consent_id,
-    subscriptions::confirmed_at,
-    subscriptions::evidence_sha256,
-);
-
-pub fn check_one(
-    conn: &mut DbConn,
-    sender_id: &SenderId,
-    list_id: &ListId,
-    address_key: &str,
-) -> Result<Option<CheckRow>, StoreError> {
-    let query = subscriptions::table
-        .filter(subscriptions::sender_id.eq(sender_id))
-        .filter(subscriptions::list_id.eq(list_id))
-        .select(CHECK_COLUMNS);
-    // `load`, not `first`: a bound LIMIT makes SQLite re-prepare the statement on every
-    // execution (measured), and the key yields at most one row anyway.
-    let rows: Vec<CheckRow> = match (conn, key_bytes(address_key)) {
-        // By the key's bytes alone SQLite takes the narrow index (see its migration); the
-        // bytes stand for exactly one key, so the row is the same one.
-        (DbConn::Sqlite(c), Some(bytes)) => query
-            .filter(unhex(subscriptions::address_key).eq(&bytes[..]))
-            .load(c)?,
-        (conn, _) => {
-            let query = query.filter(subscriptions::address_key.eq(address_key));
-            crate::on_backend!(conn, |c| query.load(c))?
-        }
-    };
-    Ok(rows.into_iter().next())
-}
-
-/// The rows for many address keys at once (a batch check's chunk, a group of single checks),
-/// in the order of `address_keys`: `None` where a key has no subscription on the list.
-pub fn check_many(
-    conn: &mut DbConn,
-    sender_id: &SenderId,
-    list_id: &ListId,
-    address_keys: &[String],
-) -> Result<Vec<Option<CheckRow>>, StoreError> {
-    let DbConn::Postgres(pg) = conn else {
-        // On SQLite one cached point lookup per key, all in one read transaction: an `IN`
-        // list is prepared afresh for every chunk and sorted into a temporary index first,
-        // where a prepared lookup by index takes a few microseconds.
-        return super::snapshot(conn, |conn| {
-            address_keys
-                .iter()
-                .map(|key| check_one(conn, sender_id, list_id, key))
-                .collect()
-        });
-    };
-    let query = super::key_lookups::CheckKeys {
-        sender_id,
-        list_id,
-        keys: address_keys,
-    };
-    let by_key: std::collections::HashMap<String, CheckRow> = query
-        .load::<CheckRow>(pg)?
-        .into_iter()
-        .map(|row| (row.address_key.clone(), row))
-        .collect();
-    // Cloned, not taken: a key may be asked twice.
-    Ok(address_keys
-        .iter()
-        .map(|key| by_key.get(key).cloned())
-        .collect())
 }

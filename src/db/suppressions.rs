@@ -89,7 +89,7 @@ pub fn suppressed_among(
         };
         return Ok(query.load(pg)?);
     }
-    // On SQLite a cached lookup per key, as `subscriptions::check_many` explains.
+    // On SQLite a cached lookup per key, as `check_rows::check_many` explains.
     super::snapshot(conn, |conn| {
         let mut found = Vec::new();
         for key in address_keys {

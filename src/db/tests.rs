@@ -55,7 +55,7 @@ fn write_transaction_rolls_back_on_error() {
     assert!(epochs.iter().all(|(_, e)| *e == 0), "{epochs:?}");
 }
 
-/// What `subscriptions::check_one` relies on: by the key's bytes, with the sender and list,
+/// What `check_rows::check_one` relies on: by the key's bytes, with the sender and list,
 /// SQLite reads the narrow index and not the wide unique one.
 #[test]
 fn a_check_reads_the_narrow_address_index_on_sqlite() {

@@ -28,7 +28,7 @@ use crate::flows::check::{record_batch_receipt, BatchSummary};
 use crate::flows::StoreError;
 use crate::permits::Permit;
 use crate::state::AppState;
-use crate::views::check::check_addresses;
+use crate::views::check::{batch_addresses, StatusRow, Verdict};
 
 const CHUNK_LINES: usize = 1000;
 const MAX_LINE: usize = 4096;
@@ -200,7 +200,7 @@ impl Batch {
         self.state.db.spawn(move |conn| {
             let parsed = parse_chunk(&state, format, &lines);
             let keys: Vec<String> = parsed.iter().filter_map(|(_, k)| k.clone()).collect();
-            let verdicts = check_addresses(conn, &sender_id, &list_id, &keys)?;
+            let verdicts = batch_addresses(conn, &sender_id, &list_id, &keys)?;
             Ok(answer_chunk(&state, &parsed, verdicts))
         })
     }
@@ -245,7 +245,7 @@ fn parse_chunk(state: &AppState, format: Format, lines: &[Bytes]) -> Vec<(String
 fn answer_chunk(
     state: &AppState,
     parsed: &[(String, Option<String>)],
-    verdicts: Vec<crate::views::check::Verdict>,
+    verdicts: Vec<Verdict<StatusRow>>,
 ) -> ChunkOut {
     let mut verdicts = verdicts.into_iter();
     let mut out = Vec::with_capacity(parsed.len() * 96);

@@ -3,24 +3,42 @@
 
 use std::collections::HashSet;
 
-use crate::db::subscriptions::{check_many, check_one};
+use crate::db::check_rows::{check_many, check_one, status_many};
 use crate::db::{suppressions, DbConn, StoreError};
 use crate::domain::ids::{ListId, SenderId};
 use crate::domain::status::SubscriptionStatus;
 
-pub use crate::db::subscriptions::CheckRow;
+pub use crate::db::check_rows::{CheckRow, StatusRow};
 
-/// The outcome for one address.
-pub struct Verdict {
+/// The outcome for one address, with the row it was read from (a whole [`CheckRow`] for a
+/// single check, a [`StatusRow`] for a batch).
+pub struct Verdict<R = CheckRow> {
     pub allowed: bool,
     pub reason: &'static str,
-    pub row: Option<CheckRow>,
+    pub row: Option<R>,
+}
+
+/// A row that says the subscription's state.
+pub trait HasStatus {
+    fn status(&self) -> SubscriptionStatus;
+}
+
+impl HasStatus for CheckRow {
+    fn status(&self) -> SubscriptionStatus {
+        self.status
+    }
+}
+
+impl HasStatus for StatusRow {
+    fn status(&self) -> SubscriptionStatus {
+        self.status
+    }
 }
 
 /// `confirmed` is the only state that may be mailed; an address with no record is
 /// `suppressed` if it refused ("this wasn't me") or was suppressed, else `not_found`.
-pub fn verdict(row: Option<CheckRow>, suppressed: bool) -> Verdict {
-    let status = row.as_ref().map(|r| r.status);
+pub fn verdict<R: HasStatus>(row: Option<R>, suppressed: bool) -> Verdict<R> {
+    let status = row.as_ref().map(HasStatus::status);
     let reason = match status {
         // Every subscription state is its own reason, with the same text.
         Some(status) => status.as_str(),
@@ -57,6 +75,28 @@ pub fn check_addresses(
     address_keys: &[String],
 ) -> Result<Vec<Verdict>, StoreError> {
     let rows = check_many(conn, sender_id, list_id, address_keys)?;
+    with_suppressions(conn, sender_id, address_keys, rows)
+}
+
+/// [`check_addresses`] for a batch chunk, whose answers show only the state and consent.
+pub fn batch_addresses(
+    conn: &mut DbConn,
+    sender_id: &SenderId,
+    list_id: &ListId,
+    address_keys: &[String],
+) -> Result<Vec<Verdict<StatusRow>>, StoreError> {
+    let rows = status_many(conn, sender_id, list_id, address_keys)?;
+    with_suppressions(conn, sender_id, address_keys, rows)
+}
+
+/// The verdicts of `rows` (one per key, in order), after looking up the suppressions of the
+/// keys with no row, all in one query.
+fn with_suppressions<R: HasStatus>(
+    conn: &mut DbConn,
+    sender_id: &SenderId,
+    address_keys: &[String],
+    rows: Vec<Option<R>>,
+) -> Result<Vec<Verdict<R>>, StoreError> {
     let missing: Vec<String> = address_keys
         .iter()
         .zip(&rows)
