@@ -92,7 +92,8 @@ pub async fn access(
 /// Erases the address's personal data at this sender; the chain, keyed hashes and
 /// suppressions stay. The address may sign up afresh later, through a new double opt-in.
 #[utoipa::path(delete, path = "/v1/subjects", tag = "subjects", params(SubjectQuery),
-    responses((status = 200, body = ErasureAnswer), (status = 400, description = "`invalid_email`", body = Problem)),
+    responses((status = 200, body = ErasureAnswer), (status = 400, description = "`invalid_email`", body = Problem),
+        (status = 503, description = "`unavailable`, with `Retry-After`: storage is unavailable, or (SQLite) the data is erased from the tables but the write-ahead log that still holds it could not be truncated yet because readers held it; the retry finishes the erasure", body = Problem)),
     security(("bearer" = [])))]
 pub async fn erase(
     caller: SenderKey,
