@@ -41,7 +41,7 @@ impl KeptConnection {
             };
             let result = f(conn);
             if result.is_err() {
-                // A broken connection must not be kept; a new one costs one connect.
+                // The error may have broken the connection, and a new one costs one connect.
                 *slot = None;
             }
             result
