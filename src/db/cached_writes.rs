@@ -114,7 +114,6 @@ cached_statement!(NoteMailEnqueued);
 impl<DB: Backend> QueryFragment<DB> for NoteMailEnqueued<'_>
 where
     str: ToSql<Text, DB>,
-    i64: ToSql<BigInt, DB>,
     NaiveDateTime: ToSql<Timestamp, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
