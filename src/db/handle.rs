@@ -21,7 +21,7 @@ pub struct Db {
 }
 
 std::thread_local! {
-    /// One SQLite connection per server worker thread for `Db::read`, with the URL it is for.
+    /// One SQLite connection per server worker thread for `Db::read_here`, with the URL it is for.
     static READER: std::cell::RefCell<Option<(String, DbConn)>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -41,18 +41,18 @@ impl Db {
         })
     }
 
-    /// Runs a short read. On SQLite it runs on the calling thread with that thread's own
-    /// connection: a point lookup by unique index in WAL mode takes microseconds and never
-    /// waits for a writer, which costs less than the hop to the blocking pool and back (the
-    /// hop, not the lookup, capped checks at ~1/6 of the HTTP layer's rate). On PostgreSQL a
-    /// read is a network round trip, so it goes to the blocking pool like any other call.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
+    /// SQLite: runs a short read on the calling thread with that thread's own connection. A
+    /// point lookup by unique index in WAL mode takes microseconds and never waits for a
+    /// writer, which costs less than the hop to the blocking pool and back (the hop, not the
+    /// lookup, capped checks at ~1/6 of the HTTP layer's rate); and `f` may borrow what the
+    /// caller holds. On PostgreSQL a read is a network round trip that must not hold this
+    /// thread: callers pick by [`Db::backend`], and this refuses.
+    pub fn read_here<T>(
+        &self,
+        f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if self.backend != Backend::Sqlite {
-            return self.run(f).await;
+            return Err(StoreError::Cancelled);
         }
         READER.with(|cell| {
             let mut slot = cell.borrow_mut();

@@ -9,7 +9,7 @@
 //! queue for the whole process cost a hop through another thread and back for every
 //! check), and its own connection, which plans the lookups once (see [`LOOKUP_SETTINGS`]).
 //!
-//! On SQLite the lookups run on the server's worker thread (`Db::read`), and the checks that
+//! On SQLite the lookups run on the server's worker thread (`Db::read_here`), and the checks that
 //! thread has parsed by the time it next polls for I/O share one read transaction: starting
 //! and ending one (its file locks, a system call each) cost as much as the lookup itself.
 //!
@@ -56,7 +56,7 @@ struct Waiting {
 }
 
 /// Where single checks are answered, in groups of the request's own worker thread: on
-/// SQLite on that thread ([`Db::read`]), on PostgreSQL on the blocking pool.
+/// SQLite on that thread ([`Db::read_here`]), on PostgreSQL on the blocking pool.
 #[derive(Clone)]
 pub struct CheckQueue {
     db: Db,
@@ -128,12 +128,12 @@ impl CheckQueue {
         });
         match joined {
             Joined::Queued => {}
-            Joined::Alone(waiting) => answer_on_this_thread(&self.db, vec![waiting]).await,
+            Joined::Alone(waiting) => answer_on_this_thread(&self.db, vec![waiting]),
             Joined::First => {
                 tokio::task::spawn_local(async {
                     tokio::task::yield_now().await;
                     if let Some((db, group)) = THIS_THREADS_GROUP.with_borrow_mut(Option::take) {
-                        answer_on_this_thread(&db, group).await;
+                        answer_on_this_thread(&db, group);
                     }
                 });
             }
@@ -160,31 +160,19 @@ std::thread_local! {
 
 /// Answers a group on this thread's SQLite connection: one lookup per check, all in one read
 /// transaction (a lone check reads in its statement's own).
-async fn answer_on_this_thread(db: &Db, group: Vec<Waiting>) {
-    let lookups: Vec<(SenderId, ListId, String)> = group
-        .iter()
-        .map(|w| {
-            (
-                w.sender_id.clone(),
-                w.list_id.clone(),
-                w.address_key.clone(),
-            )
-        })
-        .collect();
-    let verdicts = db
-        .read(move |conn| {
-            let each = |conn: &mut crate::db::DbConn| {
-                lookups
-                    .iter()
-                    .map(|(sender_id, list_id, key)| check_address(conn, sender_id, list_id, key))
-                    .collect::<Result<Vec<_>, _>>()
-            };
-            match lookups.len() {
-                1 => each(conn),
-                _ => crate::db::snapshot(conn, each),
-            }
-        })
-        .await;
+fn answer_on_this_thread(db: &Db, group: Vec<Waiting>) {
+    let verdicts = db.read_here(|conn| {
+        let each = |conn: &mut crate::db::DbConn| {
+            group
+                .iter()
+                .map(|w| check_address(conn, &w.sender_id, &w.list_id, &w.address_key))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        match group.len() {
+            1 => each(conn),
+            _ => crate::db::snapshot(conn, each),
+        }
+    });
     reply_all(group, verdicts);
 }
 
