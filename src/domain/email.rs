@@ -142,7 +142,7 @@ impl EmailAddress {
         validate_local_part(local)?;
         let domain = domain_to_ascii(domain)?;
 
-        let address = format!("{local}@{domain}");
+        let address = [local, "@", &domain].concat();
         if address.len() > MAX_ADDRESS_LEN {
             return Err(EmailError::TooLong);
         }

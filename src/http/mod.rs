@@ -11,6 +11,7 @@ pub mod connections;
 pub mod consents;
 pub mod error;
 pub mod evidence;
+mod json_out;
 pub mod lists;
 mod observed;
 pub mod openapi;
