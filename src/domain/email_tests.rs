@@ -267,3 +267,26 @@ fn hasher_debug_hides_the_key() {
     let debug = format!("{:?}", AddressHasher::new(PEPPER));
     assert_eq!(debug, "AddressHasher { .. }");
 }
+
+#[test]
+fn a_plain_host_name_parses_as_uts_46_maps_it() {
+    // The fast path skips IDNA for these; the answer must be IDNA's.
+    for domain in [
+        "example.jp",
+        "Example.JP",
+        "mail-1.example.co.jp",
+        "ab--cd.example.com",
+        "0.example.jp",
+        "XN--ZCKZAH.jp",
+        "xn--zckzah.jp",
+    ] {
+        let parsed = EmailAddress::parse(&format!("taro@{domain}")).unwrap();
+        let idna = idna::domain_to_ascii(domain).unwrap().to_ascii_lowercase();
+        assert_eq!(parsed.domain(), idna, "{domain}");
+    }
+    assert_eq!(
+        EmailAddress::parse("taro@xn--a.jp").unwrap_err(),
+        InvalidDomain,
+        "punycode is still decoded and checked"
+    );
+}
