@@ -21,7 +21,8 @@ pub struct Db {
 }
 
 std::thread_local! {
-    /// One SQLite connection per server worker thread for `Db::read_here`, with the URL it is for.
+    /// One SQLite connection per server worker thread for `Db::read_here`, with the URL it is
+    /// for.
     static READER: std::cell::RefCell<Option<(String, DbConn)>> = const { std::cell::RefCell::new(None) };
 }
 

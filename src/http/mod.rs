@@ -5,6 +5,7 @@ pub mod auth;
 mod batch_answers;
 pub mod body;
 pub mod check;
+mod check_answer;
 pub mod check_batch;
 pub mod complaints;
 pub mod connections;

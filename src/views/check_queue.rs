@@ -9,9 +9,10 @@
 //! queue for the whole process cost a hop through another thread and back for every
 //! check), and its own connection, which plans the lookups once (see [`LOOKUP_SETTINGS`]).
 //!
-//! On SQLite the lookups run on the server's worker thread (`Db::read_here`), and the checks that
-//! thread has parsed by the time it next polls for I/O share one read transaction: starting
-//! and ending one (its file locks, a system call each) cost as much as the lookup itself.
+//! On SQLite the lookups run on the server's worker thread (`Db::read_here`), and the checks
+//! that thread has parsed by the time it next polls for I/O share one read transaction:
+//! starting and ending one (its file locks, a system call each) cost as much as the lookup
+//! itself.
 //!
 //! Why this stays exact across instances: nothing is cached. A check joins a group that has
 //! not been sent yet, so its query starts after the check arrived and sees every opt-out
