@@ -73,8 +73,10 @@ impl CheckAnswer<'_> {
         body
     }
 
-    /// The answer's JSON, as serde_json would write it (a test holds the two equal), without
-    /// its per-byte escaping of strings that need none ([`JsonObject`]).
+    /// The answer's JSON, as serde_json would write it, without its per-byte escaping of
+    /// strings that need none ([`JsonObject`]). The tests below hold the two equal for the
+    /// fields their answers set: a new field goes here, in the same place as in the struct,
+    /// and into those answers.
     fn write_json(&self, buf: &mut Vec<u8>) {
         let mut o = JsonObject::start(buf);
         o.string("email", self.email);
