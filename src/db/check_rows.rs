@@ -37,26 +37,35 @@ const CHECK_COLUMNS: CheckColumns = (
     subscriptions::evidence_sha256,
 );
 
+/// SQLite: the sender's subscription on the list whose key has these bytes. By the key's
+/// bytes alone SQLite takes the narrow index (see its migration); the bytes stand for exactly
+/// one key, so the row is the one the key names.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn by_key_bytes<'a>(sender_id: &'a SenderId, list_id: &'a ListId, bytes: &'a [u8]) -> _ {
+    subscriptions::table
+        .filter(subscriptions::sender_id.eq(sender_id))
+        .filter(subscriptions::list_id.eq(list_id))
+        .filter(unhex(subscriptions::address_key).eq(bytes))
+}
+
 pub fn check_one(
     conn: &mut DbConn,
     sender_id: &SenderId,
     list_id: &ListId,
     address_key: &str,
 ) -> Result<Option<CheckRow>, StoreError> {
-    let query = subscriptions::table
-        .filter(subscriptions::sender_id.eq(sender_id))
-        .filter(subscriptions::list_id.eq(list_id))
-        .select(CHECK_COLUMNS);
     // `load`, not `first`: a bound LIMIT makes SQLite re-prepare the statement on every
     // execution (measured), and the key yields at most one row anyway.
     let rows: Vec<CheckRow> = match (conn, key_bytes(address_key)) {
-        // By the key's bytes alone SQLite takes the narrow index (see its migration); the
-        // bytes stand for exactly one key, so the row is the same one.
-        (DbConn::Sqlite(c), Some(bytes)) => query
-            .filter(unhex(subscriptions::address_key).eq(&bytes[..]))
+        (DbConn::Sqlite(c), Some(bytes)) => by_key_bytes(sender_id, list_id, &bytes[..])
+            .select(CHECK_COLUMNS)
             .load(c)?,
         (conn, _) => {
-            let query = query.filter(subscriptions::address_key.eq(address_key));
+            let query = subscriptions::table
+                .filter(subscriptions::sender_id.eq(sender_id))
+                .filter(subscriptions::list_id.eq(list_id))
+                .filter(subscriptions::address_key.eq(address_key))
+                .select(CHECK_COLUMNS);
             crate::on_backend!(conn, |c| query.load(c))?
         }
     };
@@ -151,10 +160,7 @@ fn status_one(
     let (DbConn::Sqlite(c), Some(bytes)) = (&mut *conn, key_bytes(address_key)) else {
         return Ok(check_one(conn, sender_id, list_id, address_key)?.map(StatusRow::from));
     };
-    let rows: Vec<StatusRow> = subscriptions::table
-        .filter(subscriptions::sender_id.eq(sender_id))
-        .filter(subscriptions::list_id.eq(list_id))
-        .filter(unhex(subscriptions::address_key).eq(&bytes[..]))
+    let rows: Vec<StatusRow> = by_key_bytes(sender_id, list_id, &bytes[..])
         .select((subscriptions::status, subscriptions::current_consent_id))
         .load(c)?;
     Ok(rows.into_iter().next())
