@@ -38,14 +38,25 @@ const CHECK_COLUMNS: CheckColumns = (
 );
 
 /// SQLite: the sender's subscription on the list whose key has these bytes. By the key's
-/// bytes alone SQLite takes the narrow index (see its migration); the bytes stand for exactly
-/// one key, so the row is the one the key names.
+/// bytes alone SQLite takes the check's covering index (see its migration); the bytes stand
+/// for exactly one key, so the row is the one the key names.
 #[diesel::dsl::auto_type(no_type_alias)]
 fn by_key_bytes<'a>(sender_id: &'a SenderId, list_id: &'a ListId, bytes: &'a [u8]) -> _ {
     subscriptions::table
         .filter(subscriptions::sender_id.eq(sender_id))
         .filter(subscriptions::list_id.eq(list_id))
         .filter(unhex(subscriptions::address_key).eq(bytes))
+}
+
+/// A [`CheckRow`] without its key, as the covering index holds it: the key's text is not in
+/// the index (only its bytes), and reading it would send SQLite to the table for every check.
+#[derive(Queryable)]
+struct CoveredRow {
+    status: SubscriptionStatus,
+    consent_id: ConsentId,
+    #[diesel(deserialize_as = super::stored_time::StoredTime)]
+    confirmed_at: Option<NaiveDateTime>,
+    evidence_sha256: String,
 }
 
 pub fn check_one(
@@ -57,9 +68,26 @@ pub fn check_one(
     // `load`, not `first`: a bound LIMIT makes SQLite re-prepare the statement on every
     // execution (measured), and the key yields at most one row anyway.
     let rows: Vec<CheckRow> = match (conn, key_bytes(address_key)) {
-        (DbConn::Sqlite(c), Some(bytes)) => by_key_bytes(sender_id, list_id, &bytes[..])
-            .select(CHECK_COLUMNS)
-            .load(c)?,
+        (DbConn::Sqlite(c), Some(bytes)) => {
+            let covered: Vec<CoveredRow> = by_key_bytes(sender_id, list_id, &bytes[..])
+                .select((
+                    subscriptions::status,
+                    subscriptions::current_consent_id,
+                    subscriptions::confirmed_at,
+                    subscriptions::evidence_sha256,
+                ))
+                .load(c)?;
+            covered
+                .into_iter()
+                .map(|row| CheckRow {
+                    address_key: address_key.to_owned(),
+                    status: row.status,
+                    consent_id: row.consent_id,
+                    confirmed_at: row.confirmed_at,
+                    evidence_sha256: row.evidence_sha256,
+                })
+                .collect()
+        }
         (conn, _) => {
             let query = subscriptions::table
                 .filter(subscriptions::sender_id.eq(sender_id))
