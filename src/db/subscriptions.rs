@@ -53,18 +53,43 @@ pub fn lock_subject(
 }
 
 diesel::define_sql_function! {
-    /// SQLite's `unhex`: the bytes of a hex string (the key of the index
-    /// `subscriptions_address_bytes`).
+    /// SQLite's `unhex`: the bytes of a hex string (the first key of the index
+    /// `subscriptions_check`).
     fn unhex(text: diesel::sql_types::Text) -> diesel::sql_types::Nullable<diesel::sql_types::Binary>;
 }
 
 /// The 32 bytes an address key stands for, as the SQLite index on `unhex(address_key)` holds
-/// them; `None` for a key that is not 64 hex digits (none is: keys are HMAC-SHA256 in hex).
+/// them; `None` for a key that is not 64 lower-case hex digits (none is: keys are HMAC-SHA256
+/// in lower-case hex). Decoded here rather than by the `hex` crate, whose general decoder was
+/// 5 % of a batch check's server time at 1,000,000 subscriptions (`perf`).
 pub(super) fn key_bytes(address_key: &str) -> Option<[u8; 32]> {
+    let digits: &[u8; 64] = address_key.as_bytes().try_into().ok()?;
     let mut bytes = [0u8; 32];
-    hex::decode_to_slice(address_key, &mut bytes).ok()?;
-    Some(bytes)
+    // Branch-free: any digit that is not lower-case hex sets a high bit in `bad`.
+    let mut bad = 0u8;
+    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+        let (high, low) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
+        bad |= high | low;
+        *byte = (high << 4) | (low & 0x0f);
+    }
+    (bad & 0xf0 == 0).then_some(bytes)
 }
+
+/// The value of each lower-case hex digit; 0xff for every other byte.
+const NIBBLE: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 pub fn find_subscription(
     conn: &mut DbConn,
