@@ -9,7 +9,8 @@
 //! two instances sharing the database, in a database the run creates and drops.
 //!
 //! `cargo bench --bench signups` (`BENCH_SECONDS` 10, `BENCH_CONNECTIONS` 16,
-//! `BENCH_SERVER_BIN` to measure another build).
+//! `BENCH_SERVER_BIN` to measure another build, `BENCH_MAIL_DIR` for where the servers' mail
+//! goes: see `server::mail_dir`).
 
 #[path = "load.rs"]
 mod load;
@@ -106,20 +107,23 @@ fn measure(
         Duration::from_secs(1),
         move |i| warm(i),
     ))?;
-    let mailed_before = count_files(&dir.join("mail"));
+    let mailed_before = count_files(&server::mail_dir(dir));
     let report = runtime.block_on(load::run_across(
         &addresses,
         connections,
         Duration::from_secs(seconds),
         move |i| make(i),
     ))?;
-    let mailed = count_files(&dir.join("mail")) - mailed_before;
+    let mailed = count_files(&server::mail_dir(dir)) - mailed_before;
     println!("{label:<32} POST /v1/consents, mail queued: {report}");
     println!(
         "{:<32} confirmation mails written to file:// during the run: {mailed} ({:.0}/s)",
         "",
         mailed as f64 / report.elapsed.as_secs_f64()
     );
+    drop(servers);
+    // Under `BENCH_MAIL_DIR` the mail is outside the run's temporary folder.
+    let _ = std::fs::remove_dir_all(server::mail_dir(dir));
     Ok(())
 }
 
