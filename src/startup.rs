@@ -175,6 +175,9 @@ impl Application {
             // Batch checks hold no connection while they wait on the client; the total only
             // keeps one instance's memory bounded.
             batch_checks: Permits::new(BATCH_CHECKS, http.batch_checks_per_sender),
+            batch_chunks: Arc::new(tokio::sync::Semaphore::new(
+                (settings.pool_size() as usize / 2).max(1),
+            )),
             limiter: Arc::new(SenderLimiter::new(
                 flow.sender_rate_per_second,
                 flow.sender_burst,

@@ -31,6 +31,9 @@ pub struct AppState {
     pub scans: Arc<Permits>,
     /// Turns at streaming batch checks, per sender.
     pub batch_checks: Arc<Permits>,
+    /// Batch-check chunks at the database at once, across every batch: each holds a pooled
+    /// connection while it runs, and half the pool stays for everything else.
+    pub batch_chunks: Arc<tokio::sync::Semaphore>,
     pub limiter: Arc<SenderLimiter>,
     /// In front of argon2 for keys not yet verified.
     pub key_gate: Arc<KeyGate>,

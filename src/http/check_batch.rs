@@ -13,7 +13,7 @@ use actix_web::web::{Bytes, BytesMut};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
 use utoipa::IntoParams;
 
@@ -33,9 +33,10 @@ use crate::views::check::{batch_addresses, StatusRow, Verdict};
 
 const CHUNK_LINES: usize = 1000;
 const MAX_LINE: usize = 4096;
-/// Chunks at the database at once. While the pump waits for the oldest, it reads no input, so
-/// with two the second core idled between chunks: four took a 1,000,000-line batch at
-/// 1,000,000 subscriptions from 242–262 k to 275–281 k addresses/s on 2 cores (curl).
+/// Chunks of one batch at the database at once. While the pump waits for the oldest, it
+/// reads no input, so with two the second core idled between chunks: four took a
+/// 1,000,000-line batch at 1,000,000 subscriptions from 242–262 k to 275–281 k addresses/s on
+/// 2 cores (curl). Across all batches, `AppState::batch_chunks` bounds them to half the pool.
 const IN_FLIGHT: usize = 4;
 
 #[derive(Deserialize, IntoParams)]
@@ -157,7 +158,12 @@ impl Batch {
                 lines.push(pending.split().freeze());
             }
             if lines.len() >= CHUNK_LINES || (input_done && !lines.is_empty()) {
-                in_flight.push_back(self.spawn_chunk(std::mem::take(&mut lines)));
+                let Ok(turn) = self.state.batch_chunks.clone().acquire_owned().await else {
+                    // Closed only when the server shuts down.
+                    complete = false;
+                    break;
+                };
+                in_flight.push_back(self.spawn_chunk(std::mem::take(&mut lines), turn));
             }
             while in_flight.len() >= IN_FLIGHT || (input_done && !in_flight.is_empty()) {
                 let Some(handle) = in_flight.pop_front() else {
@@ -197,11 +203,18 @@ impl Batch {
         self.record(answers.receipt(complete)).await;
     }
 
-    fn spawn_chunk(&self, lines: Vec<Bytes>) -> JoinHandle<Result<ChunkOut, StoreError>> {
+    /// Answers a chunk on the blocking pool; `turn` is held until it is done, also when the
+    /// client has gone and nobody waits for it.
+    fn spawn_chunk(
+        &self,
+        lines: Vec<Bytes>,
+        turn: OwnedSemaphorePermit,
+    ) -> JoinHandle<Result<ChunkOut, StoreError>> {
         let state = self.state.clone();
         let (sender_id, list_id, format) =
             (self.sender_id.clone(), self.list_id.clone(), self.format);
         self.state.db.spawn(move |conn| {
+            let _turn = turn;
             let chunk = parse_chunk(&state, format, &lines);
             let verdicts = batch_addresses(conn, &sender_id, &list_id, &chunk.keys)?;
             Ok(answer_chunk(&state, &chunk.lines, verdicts))
@@ -293,6 +306,9 @@ fn answer_chunk(state: &AppState, lines: &[Line], verdicts: Vec<Verdict<StatusRo
             unsubscribe.as_deref(),
         );
     }
+    // Held answers are counted by their length (`batch_answers`): give back the room the
+    // estimate above reserved but did not use (refusals are a third of an allowed line).
+    out.shrink_to_fit();
     ChunkOut {
         bytes: Bytes::from(out),
         lines: lines.len() as u64,
