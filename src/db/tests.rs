@@ -92,7 +92,19 @@ fn a_check_reads_only_the_covering_index_on_sqlite() {
             ],
             "{columns}"
         );
-    }
+    } // An address's subscriptions across lists (subject access, erasure, opt-out) keep the
+      // index's first two columns.
+    let plan: Vec<Step> = diesel::sql_query(
+        "EXPLAIN QUERY PLAN SELECT * FROM subscriptions \
+         WHERE sender_id = 's' AND unhex(address_key) = x'00'",
+    )
+    .load(lite)
+    .unwrap_or_else(|e| panic!("{e}"));
+    let details: Vec<&str> = plan.iter().map(|s| s.detail.as_str()).collect();
+    assert_eq!(
+        details,
+        ["SEARCH subscriptions USING INDEX subscriptions_check (<expr>=? AND sender_id=?)"]
+    );
 }
 
 #[test]
