@@ -262,6 +262,7 @@ impl Bench {
         key: &str,
         dir: &std::path::Path,
     ) -> anyhow::Result<()> {
+        let _mail = server::MailDirRemoved(server::mail_dir(dir));
         let servers = (0..instances)
             .map(|_| Server::start(database_url, dir))
             .collect::<anyhow::Result<Vec<_>>>()?;

@@ -80,6 +80,16 @@ pub fn mail_dir(dir: &Path) -> PathBuf {
     }
 }
 
+/// Removes a [`mail_dir`] when dropped: under `BENCH_MAIL_DIR` it is outside the run's
+/// temporary folder, and on a tmpfs it holds memory until removed.
+pub struct MailDirRemoved(pub PathBuf);
+
+impl Drop for MailDirRemoved {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
