@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 mod batch_answers;
+mod batch_lines;
 pub mod body;
 pub mod check;
 mod check_answer;
