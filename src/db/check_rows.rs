@@ -42,10 +42,23 @@ const CHECK_COLUMNS: CheckColumns = (
 /// for exactly one key, so the row is the one the key names.
 #[diesel::dsl::auto_type(no_type_alias)]
 fn by_key_bytes<'a>(sender_id: &'a SenderId, list_id: &'a ListId, bytes: &'a [u8]) -> _ {
+    let on_list: OnList<'a> = on_list(sender_id, list_id);
+    on_list.filter(unhex(subscriptions::address_key).eq(bytes))
+}
+
+/// The sender's subscriptions on the list, which each lookup narrows by the address key.
+type OnList<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        subscriptions::table,
+        diesel::dsl::Eq<subscriptions::sender_id, &'a SenderId>,
+    >,
+    diesel::dsl::Eq<subscriptions::list_id, &'a ListId>,
+>;
+
+fn on_list<'a>(sender_id: &'a SenderId, list_id: &'a ListId) -> OnList<'a> {
     subscriptions::table
         .filter(subscriptions::sender_id.eq(sender_id))
         .filter(subscriptions::list_id.eq(list_id))
-        .filter(unhex(subscriptions::address_key).eq(bytes))
 }
 
 /// A [`CheckRow`] without its key, as the covering index holds it: the key's text is not in
@@ -89,9 +102,7 @@ pub fn check_one(
                 .collect()
         }
         (conn, _) => {
-            let query = subscriptions::table
-                .filter(subscriptions::sender_id.eq(sender_id))
-                .filter(subscriptions::list_id.eq(list_id))
+            let query = on_list(sender_id, list_id)
                 .filter(subscriptions::address_key.eq(address_key))
                 .select(CHECK_COLUMNS);
             crate::on_backend!(conn, |c| query.load(c))?
