@@ -92,8 +92,10 @@ fn a_check_reads_only_the_covering_index_on_sqlite() {
             ],
             "{columns}"
         );
-    } // An address's subscriptions across lists (subject access, erasure, opt-out) keep the
-      // index's first two columns.
+    }
+
+    // An address's subscriptions across lists (subject access, erasure, opt-out) keep the
+    // index's first two columns.
     let plan: Vec<Step> = diesel::sql_query(
         "EXPLAIN QUERY PLAN SELECT * FROM subscriptions \
          WHERE sender_id = 's' AND unhex(address_key) = x'00'",

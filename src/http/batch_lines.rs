@@ -64,15 +64,11 @@ pub fn answer_chunk(
     let mut allowed = 0;
     for line in lines {
         // One verdict per valid address, in order (`batch_addresses`).
-        let verdict = match line {
-            Line::Valid(email) => verdicts.next().map(|verdict| (email, verdict)),
-            Line::Invalid(_) => None,
+        let (shown, verdict) = match line {
+            Line::Valid(email) => (email.as_str(), verdicts.next()),
+            Line::Invalid(shown) => (shown.as_str(), None),
         };
-        let Some((email, verdict)) = verdict else {
-            let shown = match line {
-                Line::Valid(email) => email.as_str(),
-                Line::Invalid(shown) => shown,
-            };
+        let Some(verdict) = verdict else {
             write_answer(&mut out, shown, false, "invalid_email", None, None);
             continue;
         };
@@ -83,7 +79,7 @@ pub fn answer_chunk(
             .map(|id| unsubscribe_url(state, id));
         write_answer(
             &mut out,
-            email.as_str(),
+            shown,
             verdict.allowed,
             verdict.reason,
             consent_id.map(|id| id.as_str()),
