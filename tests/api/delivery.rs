@@ -362,7 +362,8 @@ async fn an_instance_that_starts_takes_back_its_own_leases_and_no_one_else_s() {
 /// The outage, with the shipped defaults (retry backoff 5 s to 1 h, retries for 5
 /// days, no limit on the count): signups go on while the relay refuses every connection
 /// for 15 minutes; afterwards every mail arrives, once, and nothing was given up. It runs
-/// for about 16 minutes, so the suite leaves it out:
+/// for about 16 minutes, so `cargo test` leaves it out and `.ci/run` runs it on both
+/// backends beside the suite; alone:
 /// `cargo test --test api -- --ignored a_relay_down_for_fifteen_minutes`.
 #[tokio::test]
 #[ignore = "runs for 16 minutes"]
