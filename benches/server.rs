@@ -155,9 +155,18 @@ impl Server {
 
 /// A `/proc/PID/status` figure in kB (`VmRSS:`, `RssAnon:`, ...), in MiB.
 pub fn proc_status_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
+    proc_mib(pid, "status", field)
+}
+
+/// A `/proc/PID/smaps_rollup` figure in kB (`Pss_File:`, ...), in MiB. The kernel walks
+/// every mapping to make it, so read it once, not in a sampling loop.
+pub fn proc_rollup_mib(pid: u32, field: &str) -> f64 {
+    proc_mib(pid, "smaps_rollup", field)
+}
+
+fn proc_mib(pid: u32, file: &str, field: &str) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
+    text.lines()
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
