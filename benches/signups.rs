@@ -76,7 +76,7 @@ fn measure(
         seed_sender(&db::open(&url, 2)?)?
     };
     // Declared before the servers, so dropped after them, on every way out.
-    let _mail = server::MailDirRemoved(server::mail_dir(dir));
+    let mail = server::MailDirRemoved(server::mail_dir(dir));
     let servers = (0..instances)
         .map(|_| Server::start(database_url, dir))
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -109,14 +109,14 @@ fn measure(
         Duration::from_secs(1),
         move |i| warm(i),
     ))?;
-    let mailed_before = count_files(&server::mail_dir(dir));
+    let mailed_before = count_files(&mail.0);
     let report = runtime.block_on(load::run_across(
         &addresses,
         connections,
         Duration::from_secs(seconds),
         move |i| make(i),
     ))?;
-    let mailed = count_files(&server::mail_dir(dir)) - mailed_before;
+    let mailed = count_files(&mail.0) - mailed_before;
     println!("{label:<32} POST /v1/consents, mail queued: {report}");
     println!(
         "{:<32} confirmation mails written to file:// during the run: {mailed} ({:.0}/s)",
