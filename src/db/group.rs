@@ -4,10 +4,11 @@
 //! wrapped each of them; one writer thread running whatever is waiting in one transaction
 //! pays those once per group.
 //!
-//! Checkpoints, which copy the WAL back into the database file and fsync it, would run
+//! CheckpointSignals, which copy the WAL back into the database file and fsync it, would run
 //! inside some commit (SQLite's auto-checkpoint) and stall every write queued behind it;
 //! the writer's connection leaves them to a thread of their own, which checkpoints what has
-//! been committed every [`CHECKPOINT_EVERY`] without blocking the writer.
+//! been committed without blocking the writer, and asks the writer to catch up when the WAL
+//! grows too long (see [`super::wal`]).
 //!
 //! Each write runs in a savepoint of its own: when it fails, only its savepoint is rolled
 //! back and the others go on. Nobody is answered before the group's `COMMIT` returns, so an
@@ -17,10 +18,8 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
 
 use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::r2d2::R2D2Connection;
@@ -28,14 +27,12 @@ use diesel::Connection;
 use r2d2::ManageConnection;
 use tokio::sync::oneshot;
 
+use super::wal::{checkpoint_until, wal_file, writer_settings, CheckpointSignals, WAL_LIMIT_BYTES};
 use super::{write_transaction, ConnectionManager, DatabaseUrl, DbConn, StoreError};
 
 /// A group is cut at this many writes, so that the first in it is not kept waiting for
 /// the commit behind an arbitrarily long queue.
 const MOST_PER_GROUP: usize = 64;
-
-/// How often the checkpoint thread looks for newly committed writes.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// The queue in front of the writer thread; the thread ends when the last handle is gone.
 pub(super) struct GroupWriter {
@@ -46,11 +43,11 @@ pub(super) struct GroupWriter {
 /// What the writer thread works with.
 struct Writer {
     manager: ConnectionManager,
-    /// The writer's own connection (auto-checkpoint off), opened again after a failure.
+    /// The writer's own connection, opened again after a failure with these settings.
     conn: Option<DbConn>,
+    settings: String,
     committed: Arc<Committed>,
-    /// Set after each commit; the checkpoint thread clears it.
-    dirty: Arc<AtomicBool>,
+    signals: Arc<CheckpointSignals>,
 }
 
 /// What the writer has committed so far, for `/metrics`.
@@ -64,19 +61,29 @@ pub struct Committed {
 
 impl GroupWriter {
     pub(super) fn start(url: &DatabaseUrl) -> std::io::Result<Self> {
+        Self::start_with_wal_limit(url, WAL_LIMIT_BYTES)
+    }
+
+    /// [`GroupWriter::start`], with the WAL started over past `wal_limit` bytes.
+    pub(super) fn start_with_wal_limit(url: &DatabaseUrl, wal_limit: u64) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let committed = Arc::new(Committed::default());
-        let dirty = Arc::new(AtomicBool::new(false));
+        let signals = Arc::new(CheckpointSignals::default());
         let (stop, stopped) = mpsc::channel::<()>();
-        let checkpoints = (manager(url), Arc::clone(&dirty));
+        let (checkpoint_manager, checkpoint_signals) = (manager(url), Arc::clone(&signals));
+        let wal = wal_file(url);
         std::thread::Builder::new()
             .name("consentry-checkpoint".to_owned())
-            .spawn(move || checkpoint_until(&checkpoints.0, &checkpoints.1, &stopped))?;
+            .spawn(move || {
+                let wal = wal.as_deref().map(|file| (file, wal_limit));
+                checkpoint_until(&checkpoint_manager, &checkpoint_signals, wal, &stopped);
+            })?;
         let mut writer = Writer {
             manager: manager(url),
+            settings: writer_settings(wal_limit),
             conn: None,
             committed: Arc::clone(&committed),
-            dirty,
+            signals,
         };
         std::thread::Builder::new()
             .name("consentry-writer".to_owned())
@@ -230,20 +237,37 @@ impl Writer {
                 // Counted before anyone is answered, so an answered caller sees its write
                 // counted.
                 let stored = group.iter().filter(|job| job.succeeded()).count() as u64;
-                self.dirty.store(true, Ordering::Release);
+                self.signals.dirty.store(true, Ordering::Release);
                 self.committed.groups.fetch_add(1, Ordering::Relaxed);
                 self.committed.writes.fetch_add(stored, Ordering::Relaxed);
             }
             for job in group {
                 job.answer(failure.as_ref());
             }
+            if self.signals.catch_up.swap(false, Ordering::AcqRel) {
+                self.catch_up();
+            }
         }
+    }
+
+    /// CheckpointSignals the frames committed since the checkpoint thread's last pass, between two
+    /// groups, so that the next group's first write finds the WAL fully checkpointed and
+    /// SQLite writes it from its beginning again, over pages the kernel already holds.
+    fn catch_up(&mut self) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+            tracing::warn!(error = %e, "the writer's WAL checkpoint failed; it tries again later");
+        }
+        // A pass that found the WAL long while this ran asks for nothing more.
+        self.signals.catch_up.store(false, Ordering::Release);
     }
 
     fn commit(&mut self, group: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
-            empty => empty.insert(open(&self.manager, "PRAGMA wal_autocheckpoint = 0;")?),
+            empty => empty.insert(open(&self.manager, &self.settings)?),
         };
         write_transaction(conn, |conn| {
             group.iter_mut().try_for_each(|job| job.run(conn))
@@ -251,42 +275,13 @@ impl Writer {
     }
 }
 
-fn manager(url: &DatabaseUrl) -> ConnectionManager {
+pub(super) fn manager(url: &DatabaseUrl) -> ConnectionManager {
     ConnectionManager { url: url.clone() }
 }
 
 /// A connection of the pool's kind, outside the pool, with `settings` applied.
-fn open(manager: &ConnectionManager, settings: &str) -> Result<DbConn, StoreError> {
+pub(super) fn open(manager: &ConnectionManager, settings: &str) -> Result<DbConn, StoreError> {
     let mut conn = manager.connect().map_err(StoreError::Connect)?;
     conn.batch_execute(settings)?;
     Ok(conn)
-}
-
-/// The checkpoint thread: every [`CHECKPOINT_EVERY`], when something was committed, copies
-/// the WAL into the database file as far as readers allow (`PASSIVE` waits for nobody),
-/// until `stopped` says the writer is gone. Writes outside the group writer still
-/// auto-checkpoint on their own connections, so the WAL stays bounded if this thread
-/// cannot keep up.
-fn checkpoint_until(manager: &ConnectionManager, dirty: &AtomicBool, stopped: &mpsc::Receiver<()>) {
-    let mut conn = None;
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-        if !dirty.swap(false, Ordering::AcqRel) {
-            continue;
-        }
-        let done = match &mut conn {
-            Some(conn) => conn,
-            empty => match open(manager, "") {
-                Ok(opened) => empty.insert(opened),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open the checkpoint connection");
-                    continue;
-                }
-            },
-        }
-        .batch_execute("PRAGMA wal_checkpoint(PASSIVE);");
-        if let Err(e) = done {
-            tracing::warn!(error = %e, "a WAL checkpoint failed; the next one tries again");
-            conn = None;
-        }
-    }
 }

@@ -34,6 +34,7 @@ mod key_lookups;
 mod pool;
 mod stored_time;
 mod transaction;
+mod wal;
 
 use diesel::{PgConnection, SqliteConnection};
 
