@@ -4,7 +4,7 @@
 //! wrapped each of them; one writer thread running whatever is waiting in one transaction
 //! pays those once per group.
 //!
-//! CheckpointSignals, which copy the WAL back into the database file and fsync it, would run
+//! Checkpoints, which copy the WAL back into the database file and fsync it, would run
 //! inside some commit (SQLite's auto-checkpoint) and stall every write queued behind it;
 //! the writer's connection leaves them to a thread of their own, which checkpoints what has
 //! been committed without blocking the writer, and asks the writer to catch up when the WAL
@@ -250,7 +250,7 @@ impl Writer {
         }
     }
 
-    /// CheckpointSignals the frames committed since the checkpoint thread's last pass, between two
+    /// Checkpoints the frames committed since the checkpoint thread's last pass, between two
     /// groups, so that the next group's first write finds the WAL fully checkpointed and
     /// SQLite writes it from its beginning again, over pages the kernel already holds.
     fn catch_up(&mut self) {
@@ -275,7 +275,7 @@ impl Writer {
     }
 }
 
-pub(super) fn manager(url: &DatabaseUrl) -> ConnectionManager {
+fn manager(url: &DatabaseUrl) -> ConnectionManager {
     ConnectionManager { url: url.clone() }
 }
 
