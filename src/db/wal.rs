@@ -41,7 +41,7 @@ const MOST_PASSES: u32 = 8;
 
 /// The WAL file's size past which it is started over, and to which SQLite cuts the file
 /// back when it is (`journal_size_limit`): about 65,000 frames. Each start-over stops the
-/// writer once (the catch-up: a checkpoint of the last frames and two fsyncs, 10–50 ms
+/// writer once (the catch-up: a checkpoint of the last frames and two fsyncs, 10–60 ms
 /// here), so the limit sets how often that happens. Measured under sustained signups on
 /// 2 cores (16 clients, 30 s): at 64 MiB about three times a second, 4,560–4,909
 /// signups/s with a p99 of 17–31 ms; at 256 MiB about once a second, 5,098–5,367/s with a
