@@ -54,8 +54,8 @@ pub(super) const WAL_LIMIT_BYTES: u64 = 256 << 20;
 pub(super) struct CheckpointSignals {
     /// Set after each commit; the checkpoint thread clears it.
     pub(super) dirty: AtomicBool,
-    /// Set by the checkpoint thread while the WAL is past its limit, right after it has
-    /// checkpointed; the writer clears it.
+    /// Set by the checkpoint thread while the WAL is past its limit, right after a quick
+    /// pass (see [`checkpoint_until`]); the writer clears it.
     pub(super) catch_up: AtomicBool,
 }
 
