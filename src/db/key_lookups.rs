@@ -7,10 +7,12 @@
 //! the statistics the table had when it was prepared: planned while the table was still
 //! unanalysed (a new database, a bulk import), it matched only the sender and list on the
 //! index and filtered the keys, a scan of the whole list for every group (15 ms for 2 keys
-//! in a 20,000-address list). This row-comparison form probes the unique index once per key
-//! whatever the statistics say; a fragment of our own lets diesel keep it prepared. The same
-//! holds for the suppressions' primary key.
-
+//! in a 20,000-address list). This row comparison, with the keys unnested in the subquery's
+//! select list (so that PostgreSQL cannot turn the sender and list into a scan of their
+//! own), probes a unique index (`subscriptions_list_address_bytes`: the key's bytes and the
+//! list) once per key, whether the table has been analysed or not (`lookup_plan_tests`); a
+//! fragment of our own lets diesel keep it prepared. The suppressions' lookup is a row
+//! comparison on their primary key, for the same reason.
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, Nullable, Text, Timestamp};
@@ -38,14 +40,15 @@ impl QueryFragment<Pg> for CheckKeys<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql(
             "SELECT address_key, status, current_consent_id, confirmed_at, evidence_sha256 \
-             FROM subscriptions WHERE (sender_id, list_id, address_key) IN (SELECT ",
+             FROM subscriptions WHERE (decode(address_key, 'hex'), list_id, sender_id) \
+             IN (SELECT decode(unnest(",
         );
-        out.push_bind_param::<Text, _>(self.sender_id.as_str())?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(self.list_id.as_str())?;
-        out.push_sql(", unnest(");
         out.push_bind_param::<Array<Text>, _>(self.keys)?;
-        out.push_sql("::text[]))");
+        out.push_sql("::text[]), 'hex'), ");
+        out.push_bind_param::<Text, _>(self.list_id.as_str())?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.sender_id.as_str())?;
+        out.push_sql(")");
         Ok(())
     }
 }

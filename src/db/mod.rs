@@ -107,4 +107,6 @@ impl StoreError {
 }
 
 #[cfg(test)]
+mod lookup_plan_tests;
+#[cfg(test)]
 mod tests;

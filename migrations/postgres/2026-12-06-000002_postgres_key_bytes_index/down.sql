@@ -1,0 +1,1 @@
+DROP INDEX subscriptions_list_address_bytes;
