@@ -181,11 +181,13 @@ fn main() -> anyhow::Result<()> {
         seconds: env_number("BENCH_SECONDS", 5),
         rounds: env_number("BENCH_ROUNDS", 3).max(1),
         connections: env_number("BENCH_CONNECTIONS", 64) as usize,
+        client_threads: env_number("BENCH_CLIENT_THREADS", 1) as usize,
     };
     println!(
-        "{} cores, {} connections, {} s per run, {subscriptions} confirmed subscriptions",
+        "{} cores, {} connections from {} load thread(s), {} s per run, {subscriptions} confirmed subscriptions",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         bench.connections,
+        bench.client_threads,
         bench.seconds,
     );
     let temp = tempfile::tempdir()?;
@@ -249,6 +251,8 @@ struct Bench {
     /// Rounds of `/healthz` then checks (`BENCH_ROUNDS`).
     rounds: u64,
     connections: usize,
+    /// Threads of the load generator (`BENCH_CLIENT_THREADS`).
+    client_threads: usize,
 }
 
 impl Bench {
@@ -279,20 +283,22 @@ impl Bench {
             let make = std::sync::Arc::new(make);
             let warm = make.clone();
             let second = Duration::from_secs(1);
-            runtime.block_on(load::run_across(
+            load::run_across_threads(
                 &addresses,
                 self.connections,
                 second,
+                self.client_threads,
                 move |i| warm(i),
-            ))?;
+            )?;
             let span = Duration::from_secs(self.seconds);
             let cpu_before = servers_cpu_seconds(&servers);
-            let report = runtime.block_on(load::run_across(
+            let report = load::run_across_threads(
                 &addresses,
                 self.connections,
                 span,
+                self.client_threads,
                 move |i| make(i),
-            ))?;
+            )?;
             let cpu = servers_cpu_seconds(&servers) - cpu_before;
             println!(
                 "{name:<42} {report}; servers' CPU {:.1} µs per answer",

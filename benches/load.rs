@@ -195,25 +195,107 @@ pub async fn run_across<F>(
 where
     F: Fn(u64) -> Template + Send + Sync + 'static,
 {
+    let source = Arc::new(Source {
+        make: Box::new(make),
+        seq: AtomicU64::new(0),
+    });
+    let opened = open_all(addrs, connections, 0).await?;
+    let start = Instant::now();
+    let total = drive(opened, source, start + duration).await?;
+    Ok(total.report(start.elapsed()))
+}
+
+/// Like [`run_across`], with the connections shared out over `threads` OS threads, each
+/// driving its share from a one-thread runtime of its own: a generator that can use more
+/// than one core, where one thread would itself be the limit.
+///
+/// # Errors
+///
+/// As for [`run_across`], and when a thread cannot be started.
+pub fn run_across_threads<F>(
+    addrs: &[SocketAddr],
+    connections: usize,
+    duration: Duration,
+    threads: usize,
+    make: F,
+) -> io::Result<LoadReport>
+where
+    F: Fn(u64) -> Template + Send + Sync + 'static,
+{
+    let threads = threads.clamp(1, connections.max(1));
+    let source = Arc::new(Source {
+        make: Box::new(make),
+        seq: AtomicU64::new(0),
+    });
+    // Every thread opens its connections first; the run starts when all are open (each
+    // thread's deadline then differs from the others' by the microseconds of a wake-up).
+    let ready = Arc::new(std::sync::Barrier::new(threads + 1));
+    let handles = (0..threads)
+        .map(|t| {
+            let (addrs, source, ready) = (addrs.to_vec(), source.clone(), ready.clone());
+            let share = connections / threads + usize::from(t < connections % threads);
+            std::thread::Builder::new().name(format!("load-{t}")).spawn(
+                move || -> io::Result<Tally> {
+                    let runtime = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => runtime,
+                        Err(error) => {
+                            ready.wait();
+                            return Err(error);
+                        }
+                    };
+                    runtime.block_on(async move {
+                        let opened = open_all(&addrs, share, t).await;
+                        ready.wait();
+                        let deadline = Instant::now() + duration;
+                        drive(opened?, source, deadline).await
+                    })
+                },
+            )
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    ready.wait();
+    let started = Instant::now();
+    let mut total = Tally::new();
+    for handle in handles {
+        let tally = handle
+            .join()
+            .map_err(|_| io::Error::other("load: a generator thread panicked"))??;
+        total.merge(&tally);
+    }
+    Ok(total.report(started.elapsed()))
+}
+
+/// Opens `connections` connections, the `i`-th to `addrs[(offset + i) % addrs.len()]`, so
+/// that a server that is not there fails the run at once and connection set-up is not part
+/// of the measurement.
+async fn open_all(
+    addrs: &[SocketAddr],
+    connections: usize,
+    offset: usize,
+) -> io::Result<Vec<(SocketAddr, SendRequest<Full<Bytes>>)>> {
     if connections == 0 || addrs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "load: connections and servers must be at least 1",
         ));
     }
-    // Open every connection first, so that a server that is not there fails
-    // the run at once and connection set-up is not part of the measurement.
     let mut senders = Vec::with_capacity(connections);
     for i in 0..connections {
-        let addr = addrs[i % addrs.len()];
+        let addr = addrs[(offset + i) % addrs.len()];
         senders.push((addr, connect(addr).await?));
     }
-    let source = Arc::new(Source {
-        make: Box::new(make),
-        seq: AtomicU64::new(0),
-    });
-    let start = Instant::now();
-    let deadline = start + duration;
+    Ok(senders)
+}
+
+/// Runs one worker per opened connection on this runtime until `deadline`.
+async fn drive(
+    senders: Vec<(SocketAddr, SendRequest<Full<Bytes>>)>,
+    source: Arc<Source>,
+    deadline: Instant,
+) -> io::Result<Tally> {
     let handles: Vec<_> = senders
         .into_iter()
         .map(|(addr, sender)| tokio::spawn(worker(addr, sender, Arc::clone(&source), deadline)))
@@ -222,14 +304,7 @@ where
     for handle in handles {
         total.merge(&handle.await.map_err(io::Error::other)?);
     }
-    let elapsed = start.elapsed();
-    Ok(LoadReport {
-        requests: total.ok,
-        errors: total.errors,
-        elapsed,
-        p50: Duration::from_micros(total.latency.value_at_quantile(0.50)),
-        p99: Duration::from_micros(total.latency.value_at_quantile(0.99)),
-    })
+    Ok(total)
 }
 
 struct Source {
@@ -262,6 +337,16 @@ impl Tally {
             ok: 0,
             errors: 0,
             latency,
+        }
+    }
+
+    fn report(&self, elapsed: Duration) -> LoadReport {
+        LoadReport {
+            requests: self.ok,
+            errors: self.errors,
+            elapsed,
+            p50: Duration::from_micros(self.latency.value_at_quantile(0.50)),
+            p99: Duration::from_micros(self.latency.value_at_quantile(0.99)),
         }
     }
 
