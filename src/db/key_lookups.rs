@@ -13,6 +13,7 @@
 //! list) once per key, whether the table has been analysed or not (`lookup_plan_tests`); a
 //! fragment of our own lets diesel keep it prepared. The suppressions' lookup is a row
 //! comparison on their primary key, for the same reason.
+
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, Nullable, Text, Timestamp};
