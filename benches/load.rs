@@ -195,10 +195,7 @@ pub async fn run_across<F>(
 where
     F: Fn(u64) -> Template + Send + Sync + 'static,
 {
-    let source = Arc::new(Source {
-        make: Box::new(make),
-        seq: AtomicU64::new(0),
-    });
+    let source = Source::shared(make);
     let opened = open_all(addrs, connections, 0).await?;
     let start = Instant::now();
     let total = drive(opened, source, start + duration).await?;
@@ -223,10 +220,7 @@ where
     F: Fn(u64) -> Template + Send + Sync + 'static,
 {
     let threads = threads.clamp(1, connections.max(1));
-    let source = Arc::new(Source {
-        make: Box::new(make),
-        seq: AtomicU64::new(0),
-    });
+    let source = Source::shared(make);
     // Every thread opens its connections first; the run starts when all are open (each
     // thread's deadline then differs from the others' by the microseconds of a wake-up).
     let ready = Arc::new(std::sync::Barrier::new(threads + 1));
@@ -310,6 +304,19 @@ async fn drive(
 struct Source {
     make: Box<dyn Fn(u64) -> Template + Send + Sync>,
     seq: AtomicU64,
+}
+
+impl Source {
+    /// One sequence of requests, shared by every connection of a run.
+    fn shared<F>(make: F) -> Arc<Self>
+    where
+        F: Fn(u64) -> Template + Send + Sync + 'static,
+    {
+        Arc::new(Source {
+            make: Box::new(make),
+            seq: AtomicU64::new(0),
+        })
+    }
 }
 
 async fn connect(addr: SocketAddr) -> io::Result<SendRequest<Full<Bytes>>> {
