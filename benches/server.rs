@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use consentry::clock;
 use consentry::db::{lists, Db};
@@ -96,6 +96,11 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// How long a server may take to accept connections. Long, because it migrates its database
+/// first: a 1,000,000-subscription database that `BENCH_SQLITE_DIR` kept from an older build
+/// can take tens of seconds.
+const START_PATIENCE: Duration = Duration::from_secs(300);
+
 /// A running `consentry serve`, killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -133,14 +138,23 @@ impl Server {
             .env("CONSENTRY_LOG", "error")
             .stdout(Stdio::null())
             .spawn()?;
-        let address: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(address).is_ok() {
-                return Ok(Self { child, address });
+        // Owned at once, so that every way out of here kills it: a server left running keeps
+        // the benchmark's output open, and whatever reads that output waits for ever.
+        let mut server = Self {
+            child,
+            address: format!("127.0.0.1:{port}").parse()?,
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(server.address).is_err() {
+            if let Some(status) = server.child.try_wait()? {
+                anyhow::bail!("the server exited before it accepted connections: {status}");
+            }
+            if started.elapsed() > START_PATIENCE {
+                anyhow::bail!("the server did not accept connections within {START_PATIENCE:?}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        anyhow::bail!("server did not start")
+        Ok(server)
     }
 
     pub fn pid(&self) -> u32 {
