@@ -1,8 +1,9 @@
 //! Throughput of the consent path, against `consentry serve` in child processes: single
 //! checks/s next to `/healthz` on the same servers (a check counts only as a `200` that says
-//! `"allowed":true`), their ratio by rate and by the servers' CPU per answer, and a batch check of every seeded address (addresses/s and the
-//! server's memory, anonymous and mapped file apart). Signups have their own benchmark
-//! (`benches/signups.rs`). Prints figures; asserts nothing.
+//! `"allowed":true`), their ratio by rate and by the servers' CPU per answer, and a batch
+//! check of every seeded address (addresses/s and the server's memory, anonymous and mapped
+//! file apart). Signups have their own benchmark (`benches/signups.rs`). Prints figures;
+//! asserts nothing.
 //!
 //! SQLite with one instance; with `BENCH_POSTGRES_URL` (a server URL such as
 //! `postgres://postgres@127.0.0.1:5432/postgres`) also PostgreSQL with two instances sharing

@@ -119,6 +119,7 @@ impl Server {
     /// per-sender rate limit out of the way, and waits until it accepts connections.
     pub fn start(database_url: &str, dir: &Path) -> anyhow::Result<Self> {
         let port = free_port()?;
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse()?;
         let binary = std::env::var_os("BENCH_SERVER_BIN").map_or_else(
             || PathBuf::from(env!("CARGO_BIN_EXE_consentry")),
             PathBuf::from,
@@ -126,7 +127,7 @@ impl Server {
         let child = Command::new(binary)
             .arg("serve")
             .env("CONSENTRY_DATABASE_URL", database_url)
-            .env("CONSENTRY_BIND", format!("127.0.0.1:{port}"))
+            .env("CONSENTRY_BIND", address.to_string())
             .env("CONSENTRY_PEPPER", PEPPER)
             .env("CONSENTRY_TOKEN_KEYS", TOKEN_KEYS)
             .env(
@@ -140,10 +141,7 @@ impl Server {
             .spawn()?;
         // Owned at once, so that every way out of here kills it: a server left running keeps
         // the benchmark's output open, and whatever reads that output waits for ever.
-        let mut server = Self {
-            child,
-            address: format!("127.0.0.1:{port}").parse()?,
-        };
+        let mut server = Self { child, address };
         let started = Instant::now();
         while std::net::TcpStream::connect(server.address).is_err() {
             if let Some(status) = server.child.try_wait()? {
